@@ -1,0 +1,20 @@
+/** Why a Service could not get its addresses; also the label of purelb_allocation_failures_total. */
+export type FailureReason =
+  | "unknown-group"
+  | "invalid-group"
+  | "invalid-annotation"
+  | "family-not-in-group"
+  | "outside-pool"
+  | "address-in-use"
+  | "sharing-conflict"
+  | "pool-exhausted"
+  | "no-live-node"
+  | "external-ipam";
+
+export interface Failure {
+  ok: false;
+  reason: FailureReason;
+  message: string;
+}
+
+export const fail = (reason: FailureReason, message: string): Failure => ({ ok: false, reason, message });

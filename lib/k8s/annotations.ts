@@ -1,0 +1,21 @@
+/** Every purelb.io annotation a user or PureLB writes on a Service. */
+export const Annotation = {
+  serviceGroup: "purelb.io/service-group",
+  addresses: "purelb.io/addresses",
+  allowSharedIP: "purelb.io/allow-shared-ip",
+  multiPool: "purelb.io/multi-pool",
+  reEvaluate: "purelb.io/re-evaluate",
+  allocatedBy: "purelb.io/allocated-by",
+  allocatedFrom: "purelb.io/allocated-from",
+  poolType: "purelb.io/pool-type",
+  announcingIPv4: "purelb.io/announcing-IPv4",
+  announcingIPv6: "purelb.io/announcing-IPv6",
+  /** On node Leases: the node's subnets, comma-separated CIDRs. */
+  subnets: "purelb.io/subnets",
+} as const;
+
+export const ALLOCATED_BY = "PureLB";
+export const LB_CLASS = "purelb.io/purelb";
+export const DEFAULT_GROUP = "default";
+export const DEFAULT_NAMESPACE = "purelb-system";
+export const NODE_LEASE_PREFIX = "purelb-node-";

@@ -1,0 +1,327 @@
+// A real, throw-away Kubernetes control plane (etcd + kube-apiserver, no
+// controllers, no nodes) for tests, in the spirit of controller-runtime's
+// envtest. Binaries come from hack/build-tools.sh.
+import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, closeSync } from "node:fs";
+import { request } from "node:https";
+import { createServer, isIP, type AddressInfo } from "node:net";
+import { homedir, tmpdir } from "node:os";
+import { join } from "node:path";
+
+export interface ControlPlane {
+  kubeconfig: string;
+  server: string;
+  dir: string;
+  stop(): Promise<void>;
+}
+
+export interface ControlPlaneOptions {
+  /** Address kube-apiserver listens on; default 127.0.0.1. */
+  bindAddress?: string;
+  /** Working directory (certs, etcd data, logs, kubeconfig); default a new temp dir, removed by stop(). */
+  dir?: string;
+}
+
+type Tool = "kube-apiserver" | "kubectl" | "helm" | "etcd";
+
+const READY_TIMEOUT_MS = 60_000;
+const STOP_GRACE_MS = 5_000;
+const SERVICE_CIDRS = "10.96.0.0/16,fd00:10:96::/108";
+
+export function toolPath(name: Tool): string {
+  const dir = process.env.PURELB_TOOLS_DIR ?? join(homedir(), ".cache", "purelb-tools");
+  const path = join(dir, "bin", name);
+  try {
+    accessSync(path, constants.X_OK);
+  } catch {
+    throw new Error(`${name} not found at ${path}: run hack/build-tools.sh to build the test control plane tools`);
+  }
+  return path;
+}
+
+export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  const bindAddress = opts.bindAddress ?? "127.0.0.1";
+  const etcdBin = toolPath("etcd");
+  const apiserverBin = toolPath("kube-apiserver");
+
+  const ownsDir = opts.dir === undefined;
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), "purelb-cp-"));
+  mkdirSync(dir, { recursive: true });
+  const procs: Proc[] = [];
+
+  // A test run that dies without calling stop() must not leave servers behind.
+  // Only synchronous work is possible in an 'exit' handler.
+  const onExit = (): void => {
+    for (const p of procs) if (running(p.child)) p.child.kill("SIGKILL");
+    if (ownsDir) rmSync(dir, { recursive: true, force: true });
+  };
+  process.on("exit", onExit);
+
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopped ??= (async () => {
+      // apiserver first, so it doesn't log etcd connection errors while shutting down
+      for (const p of [...procs].reverse()) await terminate(p);
+      process.off("exit", onExit);
+      if (ownsDir) rmSync(dir, { recursive: true, force: true });
+    })());
+
+  try {
+    const pki = makeCerts(dir, bindAddress);
+    const [etcdClient, etcdPeer, apiPort] = await freePorts(3);
+    const etcdUrl = `http://127.0.0.1:${etcdClient}`;
+    const peerUrl = `http://127.0.0.1:${etcdPeer}`;
+
+    procs.push(
+      launch(dir, "etcd", etcdBin, [
+        "--name=default",
+        `--data-dir=${join(dir, "etcd")}`,
+        `--listen-client-urls=${etcdUrl}`,
+        `--advertise-client-urls=${etcdUrl}`,
+        `--listen-peer-urls=${peerUrl}`,
+        `--initial-advertise-peer-urls=${peerUrl}`,
+        `--initial-cluster=default=${peerUrl}`,
+        // test data is disposable; fsync dominates start-up and write latency
+        "--unsafe-no-fsync",
+        "--log-level=warn",
+      ]),
+    );
+
+    procs.push(
+      launch(dir, "kube-apiserver", apiserverBin, [
+        `--etcd-servers=${etcdUrl}`,
+        `--bind-address=${bindAddress}`,
+        `--secure-port=${apiPort}`,
+        `--advertise-address=${advertiseAddress(bindAddress)}`,
+        // the 'kubernetes' Service endpoints would point at a loopback
+        // address, which Endpoints validation rejects every few seconds
+        "--endpoint-reconciler-type=none",
+        `--tls-cert-file=${pki.serverCert}`,
+        `--tls-private-key-file=${pki.serverKey}`,
+        `--client-ca-file=${pki.caCert}`,
+        "--authorization-mode=Node,RBAC",
+        `--service-cluster-ip-range=${SERVICE_CIDRS}`,
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        `--service-account-key-file=${pki.saPub}`,
+        `--service-account-signing-key-file=${pki.saKey}`,
+        // There is no controller-manager to create each namespace's 'default'
+        // ServiceAccount, and the ServiceAccount plugin rejects Pods without it.
+        "--disable-admission-plugins=ServiceAccount",
+        // PureLB's node agent is privileged; let tests create such Pods.
+        "--allow-privileged=true",
+        "--profiling=false",
+      ]),
+    );
+
+    const server = `https://${urlHost(bindAddress)}:${apiPort}`;
+    const tls = { ca: readFileSync(pki.caCert), cert: readFileSync(pki.adminCert), key: readFileSync(pki.adminKey) };
+    await waitFor(procs, async () => (await get(server, "/readyz", tls)) === 200);
+    // the apiserver creates 'default' from a post-start hook; /readyz may pass first
+    await waitFor(procs, async () => (await get(server, "/api/v1/namespaces/default", tls)) === 200);
+
+    const kubeconfig = join(dir, "kubeconfig");
+    writeFileSync(kubeconfig, kubeconfigYaml(server, tls), { mode: 0o600 });
+    return { kubeconfig, server, dir, stop };
+  } catch (err) {
+    const logs = procs.map(p => `--- last lines of ${p.name}.log ---\n${tail(p.log, 25)}`).join("\n");
+    await stop();
+    throw new Error(`control plane failed to start: ${(err as Error).message}\n${logs}`, { cause: err });
+  }
+}
+
+interface Proc {
+  name: string;
+  child: ChildProcess;
+  log: string;
+  exited: Promise<void>;
+}
+
+function launch(dir: string, name: string, bin: string, args: string[]): Proc {
+  const log = join(dir, `${name}.log`);
+  const fd = openSync(log, "a");
+  try {
+    const child = spawn(bin, args, { cwd: dir, stdio: ["ignore", fd, fd] });
+    const exited = new Promise<void>(resolve => {
+      child.once("exit", () => resolve());
+      // spawn failures emit 'error' and never 'exit'
+      child.once("error", () => resolve());
+    });
+    return { name, child, log, exited };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function running(child: ChildProcess): boolean {
+  return child.pid !== undefined && child.exitCode === null && child.signalCode === null;
+}
+
+async function terminate(p: Proc): Promise<void> {
+  if (!running(p.child)) return;
+  p.child.kill("SIGTERM");
+  const timer = delay(STOP_GRACE_MS).then(() => "timeout" as const);
+  if ((await Promise.race([p.exited, timer])) === "timeout") {
+    p.child.kill("SIGKILL");
+    await p.exited;
+  }
+}
+
+async function waitFor(procs: Proc[], check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  for (;;) {
+    const dead = procs.find(p => !running(p.child));
+    if (dead) throw new Error(`${dead.name} exited (code ${dead.child.exitCode}, signal ${dead.child.signalCode})`);
+    if (await check().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`not ready after ${READY_TIMEOUT_MS / 1000}s`);
+    await delay(100);
+  }
+}
+
+interface Tls {
+  ca: Buffer;
+  cert: Buffer;
+  key: Buffer;
+}
+
+function get(server: string, path: string, tls: Tls): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(new URL(path, server), { ...tls, timeout: 2_000 }, res => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+// Both ports of each probe socket are held open until all are chosen, so
+// the three ports are distinct; the kernel won't hand them out again soon.
+async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: n }, () => {
+      const s = createServer();
+      return new Promise<typeof s>((resolve, reject) => {
+        s.once("error", reject);
+        s.listen(0, "127.0.0.1", () => resolve(s));
+      });
+    }),
+  );
+  const ports = servers.map(s => (s.address() as AddressInfo).port);
+  await Promise.all(servers.map(s => new Promise(resolve => s.close(resolve))));
+  return ports;
+}
+
+interface Pki {
+  caCert: string;
+  serverCert: string;
+  serverKey: string;
+  adminCert: string;
+  adminKey: string;
+  saKey: string;
+  saPub: string;
+}
+
+function makeCerts(dir: string, bindAddress: string): Pki {
+  const pki = join(dir, "pki");
+  mkdirSync(pki, { recursive: true });
+  const f = (name: string): string => join(pki, name);
+  const openssl = (...args: string[]): void => {
+    execFileSync("openssl", args, { cwd: pki, stdio: ["ignore", "ignore", "pipe"] });
+  };
+  // P-256 keys: generating them is instant, unlike RSA, and every client here accepts them
+  const key = (name: string): void => openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", f(name));
+
+  const sans = new Set(["IP:127.0.0.1", "DNS:localhost", "DNS:kubernetes", "DNS:kubernetes.default", "DNS:kubernetes.default.svc"]);
+  sans.add(isIP(bindAddress) ? `IP:${bindAddress}` : `DNS:${bindAddress}`);
+
+  key("ca.key");
+  writeFileSync(f("ca.cnf"), opensslConfig("purelb-test-ca", undefined, ["basicConstraints = critical, CA:TRUE", "keyUsage = critical, keyCertSign, cRLSign"]));
+  openssl("req", "-x509", "-new", "-key", f("ca.key"), "-config", f("ca.cnf"), "-extensions", "ext", "-days", "7", "-out", f("ca.crt"));
+
+  const leaf = (name: string, cn: string, org: string | undefined, ext: string[]): void => {
+    key(`${name}.key`);
+    writeFileSync(f(`${name}.cnf`), opensslConfig(cn, org, ["basicConstraints = critical, CA:FALSE", "keyUsage = critical, digitalSignature", ...ext]));
+    openssl("req", "-new", "-key", f(`${name}.key`), "-config", f(`${name}.cnf`), "-out", f(`${name}.csr`));
+    openssl("x509", "-req", "-in", f(`${name}.csr`), "-CA", f("ca.crt"), "-CAkey", f("ca.key"), "-CAcreateserial",
+      "-days", "7", "-extfile", f(`${name}.cnf`), "-extensions", "ext", "-out", f(`${name}.crt`));
+  };
+  leaf("apiserver", "kube-apiserver", undefined, ["extendedKeyUsage = serverAuth", `subjectAltName = ${[...sans].join(", ")}`]);
+  leaf("admin", "purelb-test-admin", "system:masters", ["extendedKeyUsage = clientAuth"]);
+
+  key("sa.key");
+  openssl("pkey", "-in", f("sa.key"), "-pubout", "-out", f("sa.pub"));
+
+  return {
+    caCert: f("ca.crt"),
+    serverCert: f("apiserver.crt"),
+    serverKey: f("apiserver.key"),
+    adminCert: f("admin.crt"),
+    adminKey: f("admin.key"),
+    saKey: f("sa.key"),
+    saPub: f("sa.pub"),
+  };
+}
+
+function opensslConfig(cn: string, org: string | undefined, ext: string[]): string {
+  return [
+    "[req]",
+    "prompt = no",
+    "distinguished_name = dn",
+    "[dn]",
+    ...(org ? [`O = ${org}`] : []),
+    `CN = ${cn}`,
+    "[ext]",
+    ...ext,
+    "",
+  ].join("\n");
+}
+
+function kubeconfigYaml(server: string, tls: Tls): string {
+  const b64 = (b: Buffer): string => b.toString("base64");
+  return `apiVersion: v1
+kind: Config
+clusters:
+- name: purelb-test
+  cluster:
+    server: ${server}
+    certificate-authority-data: ${b64(tls.ca)}
+users:
+- name: purelb-test-admin
+  user:
+    client-certificate-data: ${b64(tls.cert)}
+    client-key-data: ${b64(tls.key)}
+contexts:
+- name: purelb-test
+  context:
+    cluster: purelb-test
+    user: purelb-test-admin
+current-context: purelb-test
+`;
+}
+
+function isUnspecified(addr: string): boolean {
+  return addr === "0.0.0.0" || addr === "::";
+}
+
+// Clients reach a wildcard bind through loopback.
+function urlHost(bindAddress: string): string {
+  const host = isUnspecified(bindAddress) ? "127.0.0.1" : bindAddress;
+  return isIP(host) === 6 ? `[${host}]` : host;
+}
+
+function advertiseAddress(bindAddress: string): string {
+  return isIP(bindAddress) && !isUnspecified(bindAddress) ? bindAddress : "127.0.0.1";
+}
+
+function tail(file: string, lines: number): string {
+  try {
+    return readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "(no log)";
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise(resolve => setTimeout(resolve, ms));
+}

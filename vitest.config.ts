@@ -1,0 +1,21 @@
+import { defineConfig } from "vitest/config";
+
+// Unit tests need neither root nor a control plane; integration tests share one real
+// kube-apiserver started by the global setup; netns tests need root and skip without it.
+export default defineConfig({
+  test: {
+    projects: [
+      { test: { name: "unit", include: ["tests/unit/**/*.test.ts"] } },
+      {
+        test: {
+          name: "integration",
+          include: ["tests/integration/**/*.test.ts"],
+          globalSetup: ["tests/harness/global-setup.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
