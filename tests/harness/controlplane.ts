@@ -2,7 +2,17 @@
 // controllers, no nodes) for tests, in the spirit of controller-runtime's
 // envtest. Binaries come from hack/build-tools.sh.
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
-import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, closeSync } from "node:fs";
+import {
+  accessSync,
+  constants,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  openSync,
+  closeSync,
+} from "node:fs";
 import { request } from "node:https";
 import { createServer, isIP, type AddressInfo } from "node:net";
 import { homedir, tmpdir } from "node:os";
@@ -34,7 +44,9 @@ export function toolPath(name: Tool): string {
   try {
     accessSync(path, constants.X_OK);
   } catch {
-    throw new Error(`${name} not found at ${path}: run hack/build-tools.sh to build the test control plane tools`);
+    throw new Error(
+      `${name} not found at ${path}: run hack/build-tools.sh to build the test control plane tools`,
+    );
   }
   return path;
 }
@@ -114,18 +126,29 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     );
 
     const server = `https://${urlHost(bindAddress)}:${apiPort}`;
-    const tls = { ca: readFileSync(pki.caCert), cert: readFileSync(pki.adminCert), key: readFileSync(pki.adminKey) };
+    const tls = {
+      ca: readFileSync(pki.caCert),
+      cert: readFileSync(pki.adminCert),
+      key: readFileSync(pki.adminKey),
+    };
     await waitFor(procs, async () => (await get(server, "/readyz", tls)) === 200);
     // the apiserver creates 'default' from a post-start hook; /readyz may pass first
-    await waitFor(procs, async () => (await get(server, "/api/v1/namespaces/default", tls)) === 200);
+    await waitFor(
+      procs,
+      async () => (await get(server, "/api/v1/namespaces/default", tls)) === 200,
+    );
 
     const kubeconfig = join(dir, "kubeconfig");
     writeFileSync(kubeconfig, kubeconfigYaml(server, tls), { mode: 0o600 });
     return { kubeconfig, server, dir, stop };
   } catch (err) {
-    const logs = procs.map(p => `--- last lines of ${p.name}.log ---\n${tail(p.log, 25)}`).join("\n");
+    const logs = procs
+      .map(p => `--- last lines of ${p.name}.log ---\n${tail(p.log, 25)}`)
+      .join("\n");
     await stop();
-    throw new Error(`control plane failed to start: ${(err as Error).message}\n${logs}`, { cause: err });
+    throw new Error(`control plane failed to start: ${(err as Error).message}\n${logs}`, {
+      cause: err,
+    });
   }
 }
 
@@ -170,7 +193,10 @@ async function waitFor(procs: Proc[], check: () => Promise<boolean>): Promise<vo
   const deadline = Date.now() + READY_TIMEOUT_MS;
   for (;;) {
     const dead = procs.find(p => !running(p.child));
-    if (dead) throw new Error(`${dead.name} exited (code ${dead.child.exitCode}, signal ${dead.child.signalCode})`);
+    if (dead)
+      throw new Error(
+        `${dead.name} exited (code ${dead.child.exitCode}, signal ${dead.child.signalCode})`,
+      );
     if (await check().catch(() => false)) return;
     if (Date.now() > deadline) throw new Error(`not ready after ${READY_TIMEOUT_MS / 1000}s`);
     await delay(100);
@@ -225,33 +251,72 @@ interface Pki {
 function makeCerts(dir: string, bindAddress: string): Pki {
   const pki = join(dir, "pki");
   mkdirSync(pki, { recursive: true });
+  // Runs in the pki dir with its plain file names, so no argument needs quoting.
+  const openssl = (args: string): void => {
+    execFileSync("openssl", args.split(" "), { cwd: pki, stdio: ["ignore", "ignore", "pipe"] });
+  };
+  // P-256 keys: instant to generate, unlike RSA, and every client here accepts them.
+  const key = (name: string): void =>
+    openssl(`genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ${name}.key`);
+  const config = (name: string, subject: string[], ext: string[]): void =>
+    writeFileSync(
+      join(pki, `${name}.cnf`),
+      [
+        "[req]",
+        "prompt = no",
+        "distinguished_name = dn",
+        "[dn]",
+        ...subject,
+        "[ext]",
+        ...ext,
+        "",
+      ].join("\n"),
+    );
+
+  key("ca");
+  config(
+    "ca",
+    ["CN = purelb-test-ca"],
+    ["basicConstraints = critical, CA:TRUE", "keyUsage = critical, keyCertSign, cRLSign"],
+  );
+  openssl("req -x509 -new -key ca.key -config ca.cnf -extensions ext -days 7 -out ca.crt");
+
+  const leaf = (name: string, subject: string[], ext: string[]): void => {
+    key(name);
+    config(name, subject, [
+      "basicConstraints = critical, CA:FALSE",
+      "keyUsage = critical, digitalSignature",
+      ...ext,
+    ]);
+    openssl(`req -new -key ${name}.key -config ${name}.cnf -out ${name}.csr`);
+    openssl(
+      `x509 -req -in ${name}.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 7 ` +
+        `-extfile ${name}.cnf -extensions ext -out ${name}.crt`,
+    );
+  };
+  const sans = [
+    "IP:127.0.0.1",
+    "DNS:localhost",
+    "DNS:kubernetes",
+    "DNS:kubernetes.default",
+    "DNS:kubernetes.default.svc",
+    isIP(bindAddress) ? `IP:${bindAddress}` : `DNS:${bindAddress}`,
+  ];
+  leaf(
+    "apiserver",
+    ["CN = kube-apiserver"],
+    ["extendedKeyUsage = serverAuth", `subjectAltName = ${[...new Set(sans)].join(", ")}`],
+  );
+  leaf(
+    "admin",
+    ["O = system:masters", "CN = purelb-test-admin"],
+    ["extendedKeyUsage = clientAuth"],
+  );
+
+  key("sa");
+  openssl("pkey -in sa.key -pubout -out sa.pub");
+
   const f = (name: string): string => join(pki, name);
-  const openssl = (...args: string[]): void => {
-    execFileSync("openssl", args, { cwd: pki, stdio: ["ignore", "ignore", "pipe"] });
-  };
-  // P-256 keys: generating them is instant, unlike RSA, and every client here accepts them
-  const key = (name: string): void => openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", f(name));
-
-  const sans = new Set(["IP:127.0.0.1", "DNS:localhost", "DNS:kubernetes", "DNS:kubernetes.default", "DNS:kubernetes.default.svc"]);
-  sans.add(isIP(bindAddress) ? `IP:${bindAddress}` : `DNS:${bindAddress}`);
-
-  key("ca.key");
-  writeFileSync(f("ca.cnf"), opensslConfig("purelb-test-ca", undefined, ["basicConstraints = critical, CA:TRUE", "keyUsage = critical, keyCertSign, cRLSign"]));
-  openssl("req", "-x509", "-new", "-key", f("ca.key"), "-config", f("ca.cnf"), "-extensions", "ext", "-days", "7", "-out", f("ca.crt"));
-
-  const leaf = (name: string, cn: string, org: string | undefined, ext: string[]): void => {
-    key(`${name}.key`);
-    writeFileSync(f(`${name}.cnf`), opensslConfig(cn, org, ["basicConstraints = critical, CA:FALSE", "keyUsage = critical, digitalSignature", ...ext]));
-    openssl("req", "-new", "-key", f(`${name}.key`), "-config", f(`${name}.cnf`), "-out", f(`${name}.csr`));
-    openssl("x509", "-req", "-in", f(`${name}.csr`), "-CA", f("ca.crt"), "-CAkey", f("ca.key"), "-CAcreateserial",
-      "-days", "7", "-extfile", f(`${name}.cnf`), "-extensions", "ext", "-out", f(`${name}.crt`));
-  };
-  leaf("apiserver", "kube-apiserver", undefined, ["extendedKeyUsage = serverAuth", `subjectAltName = ${[...sans].join(", ")}`]);
-  leaf("admin", "purelb-test-admin", "system:masters", ["extendedKeyUsage = clientAuth"]);
-
-  key("sa.key");
-  openssl("pkey", "-in", f("sa.key"), "-pubout", "-out", f("sa.pub"));
-
   return {
     caCert: f("ca.crt"),
     serverCert: f("apiserver.crt"),
@@ -261,20 +326,6 @@ function makeCerts(dir: string, bindAddress: string): Pki {
     saKey: f("sa.key"),
     saPub: f("sa.pub"),
   };
-}
-
-function opensslConfig(cn: string, org: string | undefined, ext: string[]): string {
-  return [
-    "[req]",
-    "prompt = no",
-    "distinguished_name = dn",
-    "[dn]",
-    ...(org ? [`O = ${org}`] : []),
-    `CN = ${cn}`,
-    "[ext]",
-    ...ext,
-    "",
-  ].join("\n");
 }
 
 function kubeconfigYaml(server: string, tls: Tls): string {

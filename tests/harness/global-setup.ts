@@ -20,7 +20,9 @@ export default async function setup(project: TestProject): Promise<(() => Promis
 
   const started = Date.now();
   const cp = await startControlPlane();
-  console.log(`control plane ready in ${((Date.now() - started) / 1000).toFixed(1)}s at ${cp.server} (kubeconfig ${cp.kubeconfig})`);
+  console.log(
+    `control plane ready in ${((Date.now() - started) / 1000).toFixed(1)}s at ${cp.server} (kubeconfig ${cp.kubeconfig})`,
+  );
 
   // Test workers and the kubectl/helm they spawn inherit this.
   const previous = process.env.KUBECONFIG;

@@ -45,7 +45,9 @@ describe.skipIf(!kubeconfig)("test control plane", () => {
               schema: {
                 openAPIV3Schema: {
                   type: "object",
-                  properties: { spec: { type: "object", properties: { size: { type: "integer" } } } },
+                  properties: {
+                    spec: { type: "object", properties: { size: { type: "integer" } } },
+                  },
                 },
               },
             },
@@ -61,7 +63,12 @@ describe.skipIf(!kubeconfig)("test control plane", () => {
       expect(established?.status).toBe("True");
     });
 
-    const widget = { apiVersion: `${group}/v1`, kind: "Widget", metadata: { name: "w1" }, spec: { size: 3 } };
+    const widget = {
+      apiVersion: `${group}/v1`,
+      kind: "Widget",
+      metadata: { name: "w1" },
+      spec: { size: 3 },
+    };
     const ref = { group, version: "v1", namespace: ns, plural, name: "w1" };
     // The handler for a just-established CRD can lag by a moment.
     await eventually(() => custom.createNamespacedCustomObject({ ...ref, body: widget }));
@@ -99,7 +106,10 @@ describe.skipIf(!kubeconfig)("test control plane", () => {
           `/api/v1/namespaces/${ns}/services`,
           // Starting from the create's resourceVersion, no event can be missed
           // even if the watch connects after the patch below.
-          { fieldSelector: `metadata.name=${name}`, resourceVersion: created.metadata?.resourceVersion },
+          {
+            fieldSelector: `metadata.name=${name}`,
+            resourceVersion: created.metadata?.resourceVersion,
+          },
           (phase, obj: k8s.V1Service) => {
             const ips = (obj.status?.loadBalancer?.ingress ?? []).map(i => i.ip ?? "");
             if (phase === "MODIFIED" && ips.length > 0) resolve(ips);
@@ -111,7 +121,11 @@ describe.skipIf(!kubeconfig)("test control plane", () => {
 
     try {
       await core.patchNamespacedServiceStatus(
-        { name, namespace: ns, body: { status: { loadBalancer: { ingress: wanted.map(ip => ({ ip })) } } } },
+        {
+          name,
+          namespace: ns,
+          body: { status: { loadBalancer: { ingress: wanted.map(ip => ({ ip })) } } },
+        },
         k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
       );
       expect(await withTimeout(seen, 10_000)).toEqual(wanted);

@@ -1,0 +1,69 @@
+import { Log } from "pepr";
+import { DEFAULT_NAMESPACE, NODE_LEASE_PREFIX } from "../k8s/annotations";
+import { KubeClient } from "../k8s/client";
+import { Informer } from "../k8s/informer";
+import { toServiceModel } from "../k8s/service";
+import { ServiceGroup } from "../k8s/servicegroup";
+import { Allocator, leaseToNode } from "./allocator";
+import { KubeAllocatorApi } from "./api";
+
+export interface RunningAllocator {
+  allocator: Allocator;
+  informers: Informer<unknown>[];
+  stop(): void;
+}
+
+/**
+ * Starts the allocator against a cluster: groups and node Leases are listed first, then the
+ * Services, whose existing allocations are recorded before anything new is handed out.
+ */
+export async function runAllocator(client: KubeClient, namespace = process.env.PURELB_NAMESPACE ?? DEFAULT_NAMESPACE): Promise<RunningAllocator> {
+  const allocator = new Allocator(new KubeAllocatorApi(client), { namespace });
+  const groups = new Informer<ServiceGroup>(
+    client,
+    `/apis/purelb.io/v2/namespaces/${namespace}/servicegroups`,
+    raw => raw as ServiceGroup,
+    {
+      upsert: (_k, sg) => allocator.upsertGroup(namespace, sg.metadata.name, sg.spec),
+      remove: key => allocator.removeGroup(namespace, key.split("/")[1]),
+    },
+    "servicegroups",
+  );
+  const leases = new Informer(
+    client,
+    `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`,
+    raw => leaseToNode(raw),
+    {
+      upsert: (key, lease) => {
+        if (lease && key.split("/")[1].startsWith(NODE_LEASE_PREFIX)) allocator.upsertLease(lease);
+      },
+      remove: key => allocator.removeLease(key.split("/")[1].slice(NODE_LEASE_PREFIX.length)),
+    },
+    "leases",
+  );
+  const services = new Informer(
+    client,
+    "/api/v1/services",
+    toServiceModel,
+    { upsert: (_k, svc) => allocator.upsertService(svc), remove: key => allocator.removeService(key) },
+    "services",
+  );
+  try {
+    await groups.start();
+  } catch (err) {
+    throw new Error(`cannot list ServiceGroups (purelb.io/v2) in ${namespace}: ${String(err)}. Install PureLB's CRDs (crds/) before the controller starts.`);
+  }
+  await leases.start();
+  await services.start();
+  allocator.markSynced();
+  Log.info({ namespace }, "allocator synced and running");
+  const informers = [groups, leases, services] as Informer<unknown>[];
+  return {
+    allocator,
+    informers,
+    stop() {
+      informers.forEach(i => i.stop());
+      allocator.stop();
+    },
+  };
+}
