@@ -283,7 +283,7 @@ export class Allocator {
     this.pending.set(key, f.message);
   }
 
-  private retryPending(): void {
+  retryPending(): void {
     if (!this.synced) return;
     for (const key of this.pending.keys()) this.queue.add(key);
   }

@@ -10,6 +10,8 @@ import { KubeAllocatorApi } from "./api";
 export interface RunningAllocator {
   allocator: Allocator;
   informers: Informer<unknown>[];
+  /** Replaces watches idle for longer than maxIdleMs and retries pending Services. */
+  resync(maxIdleMs: number): void;
   stop(): void;
 }
 
@@ -61,6 +63,15 @@ export async function runAllocator(client: KubeClient, namespace = process.env.P
   return {
     allocator,
     informers,
+    resync(maxIdleMs) {
+      for (const i of informers) {
+        if (i.idleMs > maxIdleMs) {
+          Log.warn({ idleMs: i.idleMs }, "watch silent for too long; reopening it");
+          i.restart();
+        }
+      }
+      allocator.retryPending();
+    },
     stop() {
       informers.forEach(i => i.stop());
       allocator.stop();

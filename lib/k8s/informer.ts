@@ -51,6 +51,11 @@ export class Informer<M> {
     this.abort.abort();
   }
 
+  /** Drops the current watch stream; the loop opens a new one from the last resourceVersion. */
+  restart(): void {
+    this.abort.abort();
+  }
+
   /** Milliseconds since the watch last delivered anything (bookmarks included). */
   get idleMs(): number {
     return Date.now() - this.lastEvent;
@@ -108,6 +113,7 @@ export class Informer<M> {
 
   private async watchOnce(): Promise<void> {
     this.abort = new AbortController();
+    this.lastEvent = Date.now();
     const sep = this.path.includes("?") ? "&" : "?";
     // The server closes the watch after timeoutSeconds, so a silently dead stream is replaced.
     const url = `${this.path}${sep}watch=1&allowWatchBookmarks=true&timeoutSeconds=240&resourceVersion=${this.resourceVersion}`;

@@ -13,7 +13,8 @@ import {
   openSync,
   closeSync,
 } from "node:fs";
-import { request } from "node:https";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
 import { createServer, isIP, type AddressInfo } from "node:net";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -98,6 +99,9 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
         "--log-level=warn",
       ]),
     );
+
+    // Otherwise kube-apiserver races etcd and fills its log with gRPC dial errors.
+    await waitFor(procs, async () => (await get(etcdUrl, "/health")) === 200);
 
     procs.push(
       launch(dir, "kube-apiserver", apiserverBin, [
@@ -209,9 +213,11 @@ interface Tls {
   key: Buffer;
 }
 
-function get(server: string, path: string, tls: Tls): Promise<number> {
+function get(base: string, path: string, tls?: Tls): Promise<number> {
+  const url = new URL(path, base);
+  const request = url.protocol === "https:" ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
-    const req = request(new URL(path, server), { ...tls, timeout: 2_000 }, res => {
+    const req = request(url, { ...tls, timeout: 2_000 }, res => {
       res.resume();
       resolve(res.statusCode ?? 0);
     });

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Everything a fresh Debian machine needs to run `npm start` and `npm test`: Debian packages,
+# the npm dependencies, and the control-plane binaries (built once, then cached).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# openssl: the test control plane makes its certificates with it.
+# iproute2, tcpdump: the node agent's network-namespace tests.
+packages=(ca-certificates openssl iproute2 tcpdump)
+missing=()
+for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if ((${#missing[@]})); then
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+command -v go >/dev/null || { echo "setup: Go >= 1.24 is needed on PATH to build the test control plane" >&2; exit 1; }
+npm ci --no-audit --no-fund
+bash hack/build-tools.sh

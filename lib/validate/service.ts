@@ -1,0 +1,58 @@
+import { Annotation, DEFAULT_GROUP, LB_CLASS } from "../k8s/annotations";
+import { parseServiceAnnotations } from "../k8s/service-annotations";
+import { ServiceModel, toServiceModel } from "../k8s/service";
+import { ServiceGroupSpec } from "../k8s/servicegroup";
+import { Validation } from "./result";
+
+/**
+ * Set by the mutating webhook when it changed externalTrafficPolicy, to the reason. Pepr's
+ * Mutate cannot return warnings, so the validating webhook (which sees the mutated object)
+ * turns this into the warning the client sees. Removed again by the next update that
+ * needs no change, so it always describes the latest write.
+ */
+export const ETP_RESET_ANNOTATION = "purelb.io/external-traffic-policy-reset";
+
+/** LoadBalancer Services with no class or PureLB's: the only ones PureLB acts on. */
+export const isPureLBService = (svc: Pick<ServiceModel, "type" | "loadBalancerClass">): boolean =>
+  svc.type === "LoadBalancer" && (svc.loadBalancerClass === undefined || svc.loadBalancerClass === LB_CLASS);
+
+/** Annotation syntax of a PureLB Service; other Services pass untouched. */
+export function validateService(raw: unknown): Validation {
+  const svc = toServiceModel(raw);
+  if (!isPureLBService(svc)) return { problems: [], warnings: [] };
+  const { problems } = parseServiceAnnotations(svc.annotations);
+  const reset = svc.annotations[ETP_RESET_ANNOTATION];
+  return { problems, warnings: reset ? [reset] : [] };
+}
+
+/** The ServiceGroup a Service draws from, or undefined when its annotation does not parse. */
+export function groupNameOf(svc: Pick<ServiceModel, "annotations">): string | undefined {
+  const { request, problems } = parseServiceAnnotations(svc.annotations);
+  if (problems.some(p => p.path.includes(Annotation.serviceGroup))) return undefined;
+  return request.group ?? DEFAULT_GROUP;
+}
+
+/** Whether a Service asks for externalTrafficPolicy Local and shares its address, so needs no group lookup. */
+export function sharedLocal(svc: Pick<ServiceModel, "annotations" | "externalTrafficPolicy">): string | undefined {
+  if (svc.externalTrafficPolicy !== "Local") return undefined;
+  const key = svc.annotations[Annotation.allowSharedIP];
+  if (key === undefined) return undefined;
+  return `spec.externalTrafficPolicy: Local was changed to Cluster because the Service shares its address (${Annotation.allowSharedIP}: "${key}"), and a shared address must reach every sharing Service from whichever nodes announce it. To keep the client source address, give the Service its own address from a remote ServiceGroup.`;
+}
+
+/**
+ * Why a Service's externalTrafficPolicy Local must become Cluster, or undefined when Local is
+ * fine. `group` is the spec of its ServiceGroup (`groupRef` names it), undefined when unknown:
+ * then the allocator reports the missing group and nothing is changed here.
+ */
+export function etpResetReason(
+  svc: Pick<ServiceModel, "annotations" | "externalTrafficPolicy">,
+  groupRef: string,
+  group: ServiceGroupSpec | undefined,
+): string | undefined {
+  const shared = sharedLocal(svc);
+  if (shared || svc.externalTrafficPolicy !== "Local" || !group) return shared;
+  const local = group.local !== undefined || (group.netbox !== undefined && group.netbox.poolType === "local");
+  if (!local) return undefined;
+  return `spec.externalTrafficPolicy: Local was changed to Cluster because ServiceGroup ${groupRef} has local addresses, which one node announces: with Local, traffic reaching that node is dropped when none of the Service's endpoints runs there. To keep the client source address, use a remote ServiceGroup (${Annotation.serviceGroup}).`;
+}
