@@ -4,6 +4,8 @@ import { defineConfig } from "vitest/config";
 // kube-apiserver started by the global setup; netns tests need root and skip without it.
 export default defineConfig({
   test: {
+    // stopping the control plane may take a SIGTERM grace period per process
+    teardownTimeout: 20_000,
     projects: [
       { test: { name: "unit", include: ["tests/unit/**/*.test.ts"] } },
       {

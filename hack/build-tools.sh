@@ -79,6 +79,8 @@ build kubectl "$k8s" "$tools" k8s.io/kubernetes/cmd/kubectl "$k8s_ldflags"
 build etcd "$etcd" "$tools" ./etcd ""
 build helm "$helm" "$tools/helm" helm.sh/helm/v3/cmd/helm "$helm_ldflags"
 
+command -v openssl >/dev/null ||
+  echo "build-tools: note: tests/harness also needs openssl (apt-get install openssl)" >&2
 echo "tools in $cache/bin:"
 for name in kube-apiserver kubectl etcd helm; do
   echo "  $cache/bin/$name -> $(readlink "$cache/bin/$name")"

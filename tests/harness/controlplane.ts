@@ -29,7 +29,7 @@ export interface ControlPlane {
 export interface ControlPlaneOptions {
   /** Address kube-apiserver listens on; default 127.0.0.1. */
   bindAddress?: string;
-  /** Working directory (certs, etcd data, logs, kubeconfig); default a new temp dir, removed by stop(). */
+  /** For certs, etcd data, logs and kubeconfig; kept by stop(). Default: a temp dir stop() removes. */
   dir?: string;
 }
 
@@ -66,7 +66,13 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   // Only synchronous work is possible in an 'exit' handler.
   const onExit = (): void => {
     for (const p of procs) if (running(p.child)) p.child.kill("SIGKILL");
-    if (ownsDir) rmSync(dir, { recursive: true, force: true });
+    // A just-killed etcd may still be writing, hence the retries; an exit
+    // handler that throws would hide the error that ended the run.
+    try {
+      if (ownsDir) rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
+    } catch {
+      // best effort: the dir is under os.tmpdir()
+    }
   };
   process.on("exit", onExit);
 
@@ -186,8 +192,14 @@ function running(child: ChildProcess): boolean {
 async function terminate(p: Proc): Promise<void> {
   if (!running(p.child)) return;
   p.child.kill("SIGTERM");
-  const timer = delay(STOP_GRACE_MS).then(() => "timeout" as const);
-  if ((await Promise.race([p.exited, timer])) === "timeout") {
+  // The timer is cleared, or it would keep the caller's process alive.
+  let timer: NodeJS.Timeout | undefined;
+  const grace = new Promise<"timeout">(resolve => {
+    timer = setTimeout(() => resolve("timeout"), STOP_GRACE_MS);
+  });
+  const outcome = await Promise.race([p.exited, grace]);
+  clearTimeout(timer);
+  if (outcome === "timeout") {
     p.child.kill("SIGKILL");
     await p.exited;
   }
@@ -227,8 +239,8 @@ function get(base: string, path: string, tls?: Tls): Promise<number> {
   });
 }
 
-// Both ports of each probe socket are held open until all are chosen, so
-// the three ports are distinct; the kernel won't hand them out again soon.
+// Every probe socket stays open until all ports are chosen, so the ports
+// are distinct; the kernel doesn't reuse a just-released ephemeral port soon.
 async function freePorts(n: number): Promise<number[]> {
   const servers = await Promise.all(
     Array.from({ length: n }, () => {

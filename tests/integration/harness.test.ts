@@ -3,18 +3,25 @@
 // whose updates reach watchers, which is what PureLB's allocator relies on.
 import { isIP } from "node:net";
 import * as k8s from "@kubernetes/client-node";
-import { afterAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 
 const kubeconfig = inject("kubeconfig");
 const ns = "default";
 
 describe.skipIf(!kubeconfig)("test control plane", () => {
+  // The describe body runs even when skipped, so clients are made in beforeAll.
   const kc = new k8s.KubeConfig();
-  if (kubeconfig) kc.loadFromFile(kubeconfig);
-  const core = kc.makeApiClient(k8s.CoreV1Api);
-  const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
-  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  let core: k8s.CoreV1Api;
+  let ext: k8s.ApiextensionsV1Api;
+  let custom: k8s.CustomObjectsApi;
   const cleanups: (() => Promise<unknown>)[] = [];
+
+  beforeAll(() => {
+    kc.loadFromFile(kubeconfig);
+    core = kc.makeApiClient(k8s.CoreV1Api);
+    ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
+    custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  });
 
   afterAll(async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
