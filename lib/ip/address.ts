@@ -30,13 +30,29 @@ export function parseAddress(text: string): Address | undefined {
 
 /** Canonical text (RFC 5952 for IPv6), the form written to Service status and used as map key. */
 export function formatAddress(a: Address): string {
-  const bytes: number[] = [];
-  let v = a.value;
-  for (let i = 0; i < familyBits(a.family) / 8; i++) {
-    bytes.unshift(Number(v & 0xffn));
-    v >>= 8n;
+  if (a.family === 4) {
+    const v = Number(a.value);
+    return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
   }
-  return ipaddr.fromByteArray(bytes).toString();
+  const digits = a.value.toString(16).padStart(32, "0");
+  const groups: number[] = [];
+  for (let i = 0; i < 32; i += 4) groups.push(parseInt(digits.slice(i, i + 4), 16));
+  // RFC 5952: compress the longest run (the first if tied) of two or more zero groups.
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) [best, bestLen] = [i, j - i];
+    i = j;
+  }
+  const hex = (g: number[]) => g.map(x => x.toString(16)).join(":");
+  if (best < 0) return hex(groups);
+  return `${hex(groups.slice(0, best))}::${hex(groups.slice(best + bestLen))}`;
 }
 
 /** Canonical form of an address string, or undefined when it does not parse. */

@@ -1,4 +1,5 @@
 import fc from "fast-check";
+import ipaddr from "ipaddr.js";
 import { describe, expect, it } from "vitest";
 import { canonical, formatAddress, parseAddress } from "../../lib/ip/address";
 import { formatCidr, parseCidr } from "../../lib/ip/cidr";
@@ -92,5 +93,31 @@ describe("pool ranges", () => {
   it("prints a range back in the form it was read", () => {
     const r = parseRange("2001:db8::f0-2001:db8::ff");
     expect(r.ok && formatRange(r.range)).toBe("2001:db8::f0-2001:db8::ff");
+  });
+});
+
+describe("canonical IPv6 text (RFC 5952)", () => {
+  it("compresses the longest zero run, the first on a tie, never a single group", () => {
+    for (const [input, out] of [
+      ["2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1"],
+      ["2001:0:0:1:0:0:0:1", "2001:0:0:1::1"],
+      ["2001:db8:0:1:1:1:1:1", "2001:db8:0:1:1:1:1:1"],
+      ["0:0:0:0:0:0:0:0", "::"],
+      ["0:0:0:0:0:0:0:1", "::1"],
+      ["1:0:0:0:0:0:0:0", "1::"],
+      ["2001:DB8::F0", "2001:db8::f0"],
+    ]) {
+      expect(canonical(input), input).toBe(out);
+    }
+  });
+
+  it("agrees with ipaddr.js on every address", () => {
+    fc.assert(
+      fc.property(fc.ipV6(), text => {
+        const a = parseAddress(text);
+        if (!a) return;
+        expect(formatAddress(a)).toBe(ipaddr.parse(text).toString());
+      }),
+    );
   });
 });
