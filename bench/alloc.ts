@@ -28,7 +28,10 @@ const req = (g: GroupModel, service: string) => ({
 function cycleCost(g: GroupModel, iterations: number): number {
   const book = new AddressBook();
   for (let i = 0; i < 4; i++) allocate(book, req(g, `held-${i}`));
-  for (let i = 0; i < 2000; i++) (allocate(book, req(g, "warm")), book.release("warm"));
+  for (let i = 0; i < 2000; i++) {
+    allocate(book, req(g, "warm"));
+    book.release("warm");
+  }
   const t0 = nowMs();
   for (let i = 0; i < iterations; i++) {
     allocate(book, req(g, "x"));

@@ -31,8 +31,13 @@ describe("IntervalSet", () => {
         const s = new IntervalSet();
         const model = new Set<number>();
         for (const [kind, n] of ops) {
-          if (kind === "add") expect(s.add(BigInt(n))).toBe(!model.has(n)), model.add(n);
-          else expect(s.delete(BigInt(n))).toBe(model.has(n)), model.delete(n);
+          if (kind === "add") {
+            expect(s.add(BigInt(n))).toBe(!model.has(n));
+            model.add(n);
+          } else {
+            expect(s.delete(BigInt(n))).toBe(model.has(n));
+            model.delete(n);
+          }
         }
         const [lo, hi] = a <= b ? [a, b] : [b, a];
         let free: number | undefined;
