@@ -18,6 +18,17 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      {
+        // The node agent on real interfaces: namespaces, veths, raw sockets. Each file starts
+        // its own control plane; the tests skip with a message when not root.
+        test: {
+          name: "netns",
+          include: ["tests/netns/**/*.test.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });

@@ -13,7 +13,9 @@ import { ApiError } from "../k8s/client";
 import { ServiceModel, serviceKey } from "../k8s/service";
 import { parseServiceAnnotations } from "../k8s/service-annotations";
 import { ServiceGroupSpec, ServiceGroupStatus } from "../k8s/servicegroup";
+import { NetboxIpam } from "../netbox/ipam";
 import { AllocatorApi } from "./api";
+import { NetboxAllocations } from "./netbox";
 import { allocationFailures, allocations, poolInUse, poolSize } from "./metrics";
 import { byAge, isManaged, metadataPatch, mustResetTrafficPolicy, releasePatch, sameList, sortAddresses, wasAllocatedByUs } from "./plan";
 import { WorkQueue } from "./work-queue";
@@ -30,11 +32,17 @@ export interface AllocatorOptions {
   namespace: string;
   concurrency?: number;
   now?: () => number;
+  /** Netbox client for spec.netbox groups, and this cluster's name for its records. */
+  netbox?: NetboxIpam;
+  cluster?: string;
 }
 
 interface Holding {
   group: string;
   poolType: PoolType;
+  uid: string;
+  /** The Netbox group it came from, kept so that release works after the group is deleted. */
+  netbox?: GroupModel;
 }
 
 /**
@@ -56,6 +64,8 @@ export class Allocator {
   private statusTimer?: NodeJS.Timeout;
   private synced = false;
   private readonly now: () => number;
+  private readonly external?: NetboxAllocations;
+  private readonly retries = new Map<string, number>();
 
   constructor(
     private readonly api: AllocatorApi,
@@ -63,6 +73,7 @@ export class Allocator {
   ) {
     this.now = opts.now ?? Date.now;
     this.queue = new WorkQueue(key => this.reconcile(key), opts.concurrency ?? 16);
+    if (opts.netbox) this.external = new NetboxAllocations(opts.netbox, this.book, opts.cluster ?? "kubernetes");
   }
 
   // ---- inputs -------------------------------------------------------------------------
@@ -70,7 +81,8 @@ export class Allocator {
   upsertService(svc: ServiceModel): void {
     const key = serviceKey(svc);
     const known = this.services.get(key);
-    if (known && known.uid === svc.uid && isOlder(svc.resourceVersion, known.resourceVersion)) return;
+    // Our own writes come back as watch events; an unchanged or older version is no news.
+    if (known && known.uid === svc.uid && (known.resourceVersion === svc.resourceVersion || isOlder(svc.resourceVersion, known.resourceVersion))) return;
     this.services.set(key, svc);
     if (this.synced) this.queue.add(key);
   }
@@ -144,7 +156,7 @@ export class Allocator {
       this.book.claim(key, address, text, group, request.sharingKey, svc.ports);
     }
     const poolType = (svc.annotations[Annotation.poolType] as PoolType | undefined) ?? "local";
-    if (this.book.addressesOf(key).length) this.holdings.set(key, { group, poolType });
+    if (this.book.addressesOf(key).length) this.holdings.set(key, { group, poolType, uid: svc.uid });
   }
 
   private async reconcile(key: string): Promise<void> {
@@ -171,16 +183,13 @@ export class Allocator {
       return this.failed(svc, fail("invalid-group", `ServiceGroup ${name} is invalid: ${formatProblems(parsed.problems)}`));
     }
     const group = parsed.group;
-    if (group.type === "netbox") {
-      return this.failed(svc, fail("external-ipam", `ServiceGroup ${name} uses Netbox, which this allocator cannot reach yet; use a local or remote group`));
-    }
-    const offered = new Set<Family>(group.ranges.map(r => r.family));
-    const fams = chooseFamilies(svc.ipFamilyPolicy, svc.ipFamilies, offered, name);
-    if (!fams.ok) return this.failed(svc, fams);
-
     const requested = new Map<Family, Address>(request.requested);
     const legacy = svc.loadBalancerIP ? parseAddress(svc.loadBalancerIP) : undefined;
     if (legacy && !requested.has(legacy.family)) requested.set(legacy.family, legacy);
+    if (group.type === "netbox") return this.allocateExternal(svc, group, requested, request.sharingKey, held);
+    const offered = new Set<Family>(group.ranges.map(r => r.family));
+    const fams = chooseFamilies(svc.ipFamilyPolicy, svc.ipFamilies, offered, name);
+    if (!fams.ok) return this.failed(svc, fams);
     for (const [family, a] of requested) {
       if (!fams.families.includes(family)) {
         return this.failed(svc, fail("invalid-annotation", `requested ${familyName(family)} address ${formatAddress(a)} but the Service uses ${fams.families.map(familyName).join(" and ")}; change spec.ipFamilies or the requested address`));
@@ -202,7 +211,18 @@ export class Allocator {
       if (held.length) await this.write(svc, []);
       return this.failed(svc, result);
     }
-    this.holdings.set(key, { group: gk, poolType: group.type });
+    this.holdings.set(key, { group: gk, poolType: group.type, uid: svc.uid });
+    return this.write(svc, result.added, group);
+  }
+
+  private async allocateExternal(svc: ServiceModel, group: GroupModel, requested: Map<Family, Address>, sharingKey: string | undefined, held: readonly string[]): Promise<void> {
+    if (!this.external) {
+      return this.failed(svc, fail("external-ipam", `ServiceGroup ${group.name} uses Netbox but this allocator runs without a Netbox client`));
+    }
+    const result = await this.external.allocate({ svc, group, requested, sharingKey, ports: svc.ports, held });
+    if (!result.ok) return this.failed(svc, result);
+    const key = serviceKey(svc);
+    this.holdings.set(key, { group: groupKey(group.namespace, group.name), poolType: group.netbox?.poolType ?? "remote", uid: svc.uid, netbox: group });
     return this.write(svc, result.added, group);
   }
 
@@ -222,11 +242,12 @@ export class Allocator {
       if (!sameList(current.ingress, addresses)) current = await this.api.writeIngress(current, addresses);
       this.upsertService(current);
     } catch (err) {
-      for (const text of added) this.book.releaseOne(key, text);
+      for (const text of added) await this.releaseAddress(key, text, holding);
       if (!this.book.addressesOf(key).length) this.holdings.delete(key);
       this.writeFailed(key, err);
       return;
     }
+    this.retries.delete(key);
     if (this.pending.delete(key)) Log.info({ service: key }, "pending Service served");
     if (added.length) {
       allocations.inc(added.length);
@@ -252,8 +273,10 @@ export class Allocator {
 
   private async release(key: string, svc: ServiceModel | undefined): Promise<void> {
     this.pending.delete(key);
+    this.retries.delete(key);
     const holding = this.holdings.get(key);
-    const freed = this.book.release(key);
+    const freed: string[] = [];
+    for (const text of [...this.book.addressesOf(key)]) if (await this.releaseAddress(key, text, holding)) freed.push(text);
     this.holdings.delete(key);
     if (svc) {
       const ours = freed.length > 0 || wasAllocatedByUs(svc);
@@ -273,9 +296,27 @@ export class Allocator {
     }
   }
 
+  /** Drops one address of a Service; true when it became free (and, for Netbox, is being released there). */
+  private async releaseAddress(key: string, text: string, holding: Holding | undefined): Promise<boolean> {
+    const model = holding?.netbox ?? (holding ? this.groups.get(holding.group)?.group : undefined);
+    const wasFree = () => !this.book.entry(text);
+    if (this.external && model?.type === "netbox" && holding) {
+      const [namespace, name] = key.split("/");
+      await this.external.release(key, text, model, this.external.owner({ namespace, name, uid: holding.uid }));
+      return wasFree();
+    }
+    return this.book.releaseOne(key, text);
+  }
+
   private failed(svc: ServiceModel, f: Failure): void {
     const key = serviceKey(svc);
     allocationFailures.inc({ reason: f.reason });
+    if (f.reason === "external-ipam") {
+      // Nothing in the cluster announces that Netbox is back: poll with backoff.
+      const attempt = (this.retries.get(key) ?? 0) + 1;
+      this.retries.set(key, attempt);
+      setTimeout(() => this.queue.add(key), Math.min(2000 * 2 ** (attempt - 1), 120_000)).unref();
+    }
     if (this.pending.get(key) !== f.message) {
       this.api.event(svc, "Warning", "AllocationFailed", f.message);
       Log.info({ service: key, reason: f.reason, message: f.message }, "allocation failed");

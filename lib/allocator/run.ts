@@ -5,6 +5,7 @@ import { Informer } from "../k8s/informer";
 import { toServiceModel } from "../k8s/service";
 import { ServiceGroup } from "../k8s/servicegroup";
 import { Allocator, leaseToNode } from "./allocator";
+import { NetboxIpam } from "../netbox/ipam";
 import { KubeAllocatorApi } from "./api";
 
 export interface RunningAllocator {
@@ -20,7 +21,8 @@ export interface RunningAllocator {
  * Services, whose existing allocations are recorded before anything new is handed out.
  */
 export async function runAllocator(client: KubeClient, namespace = process.env.PURELB_NAMESPACE ?? DEFAULT_NAMESPACE): Promise<RunningAllocator> {
-  const allocator = new Allocator(new KubeAllocatorApi(client), { namespace });
+  const cluster = process.env.PURELB_CLUSTER_NAME ?? (await clusterUid(client));
+  const allocator = new Allocator(new KubeAllocatorApi(client), { namespace, netbox: new NetboxIpam(client), cluster });
   const groups = new Informer<ServiceGroup>(
     client,
     `/apis/purelb.io/v2/namespaces/${namespace}/servicegroups`,
@@ -77,4 +79,14 @@ export async function runAllocator(client: KubeClient, namespace = process.env.P
       allocator.stop();
     },
   };
+}
+
+/** Netbox records name the cluster; without PURELB_CLUSTER_NAME, kube-system's uid identifies it. */
+async function clusterUid(client: KubeClient): Promise<string> {
+  try {
+    const ns = await client.request<{ metadata: { uid: string } }>("GET", "/api/v1/namespaces/kube-system");
+    return ns.metadata.uid;
+  } catch {
+    return "kubernetes";
+  }
 }

@@ -1,0 +1,475 @@
+import { Log } from "pepr";
+import { familyName } from "../ip/address";
+import { Cidr } from "../ip/cidr";
+import { GroupModel, parseGroup } from "../ipam/group";
+import { Annotation } from "../k8s/annotations";
+import { LBNodeAgentSpec } from "../k8s/lbnodeagent";
+import { ServiceModel, serviceKey } from "../k8s/service";
+import { ServiceGroupSpec } from "../k8s/servicegroup";
+import { AddressSpec, KernelAddress, KernelLink } from "../netlink/messages";
+import type { AnnounceTarget, GarpSettings } from "../announce/announcer";
+import { Member, cachedHash, nextExpiry } from "../election/election";
+import { AgentConfig, parseAgentConfig } from "./config";
+import { DesiredAddress, HeldAddress, NodeInterface, desiredState, interfaceSubnets, isOurs, localCapable, planChanges } from "./desired";
+import { announcedAddresses, winnerChanges } from "./metrics";
+
+/** The kernel side, as the agent needs it (RtNetlink in production). */
+export interface Kernel {
+  links(): Promise<KernelLink[]>;
+  addresses(): Promise<KernelAddress[]>;
+  addAddress(spec: AddressSpec): Promise<void>;
+  deleteAddress(ifindex: number, address: string, prefix: number): Promise<void>;
+  createLink(name: string, kind: string): Promise<void>;
+  setLinkUp(index: number): Promise<void>;
+}
+
+export interface Announce {
+  announce(t: AnnounceTarget, s: GarpSettings, isCurrent?: () => boolean): Promise<void>;
+}
+
+/** The API side: annotations and Events on Services. */
+export interface AgentApi {
+  annotate(svc: ServiceModel, annotations: Record<string, string>): Promise<void>;
+  event(svc: ServiceModel, type: "Normal" | "Warning", reason: string, message: string): void;
+}
+
+export interface AgentOptions {
+  node: string;
+  kernel: Kernel;
+  announcer: Announce;
+  api: AgentApi;
+  now?: () => number;
+  /** Called with the subnets of the interfaces that may take local addresses, when they change. */
+  onSubnets?: (subnets: Cidr[]) => void;
+  onConfig?: (config: AgentConfig) => void;
+}
+
+export interface ReconcileReport {
+  added: number;
+  removed: number;
+  failed: number;
+  ms: number;
+}
+
+const RETRY_MS = 5_000;
+/** Up to this many changes are logged one by one; more get one summary line. */
+const LOG_EACH = 16;
+
+/**
+ * The node agent's imperative shell. It keeps compact models of what the informers deliver,
+ * and on every change reads the kernel, computes the desired state of this node's interfaces
+ * (desired.ts) and applies the difference, one reconcile at a time. It never touches an
+ * address it did not add, and does nothing to the kernel before its first full view of the
+ * cluster (markSynced), so a restart cannot withdraw addresses that are still needed.
+ */
+export class NodeAgent {
+  private readonly services = new Map<string, ServiceModel>();
+  private readonly groups = new Map<string, GroupModel>();
+  private readonly members = new Map<string, Member>();
+  private readonly slices = new Map<string, { service: string; nodes: string[] }>();
+  private readonly agentSpecs = new Map<string, LBNodeAgentSpec | undefined>();
+  config: AgentConfig = parseAgentConfig(undefined).config;
+  private configText = "";
+  private synced = false;
+  private stopped = false;
+  private running?: Promise<void>;
+  private again = false;
+  private scheduled = false;
+  private expiryTimer?: NodeJS.Timeout;
+  private retryTimer?: NodeJS.Timeout;
+  private renewTimer?: NodeJS.Timeout;
+  private refreshTimer?: NodeJS.Timeout;
+  private extCreateFailed = "";
+  private lastSubnets = "";
+  private readonly lastWinner = new Map<string, string | undefined>();
+  private readonly written = new Map<string, string>();
+  private readonly failed = new Map<string, string>();
+  /** Local addresses held now, for re-announcement. */
+  private readonly heldLocal = new Map<string, AnnounceTarget>();
+  private readonly hash = cachedHash();
+  private readonly now: () => number;
+  lastReport?: ReconcileReport;
+  /** The last reconcile that changed something. */
+  lastBusyReport?: ReconcileReport;
+
+  constructor(private readonly opts: AgentOptions) {
+    this.now = opts.now ?? Date.now;
+    this.applyConfig();
+  }
+
+  // ---- inputs --------------------------------------------------------------------------
+
+  upsertService(svc: ServiceModel): void {
+    const key = serviceKey(svc);
+    const before = this.services.get(key);
+    this.services.set(key, svc);
+    if (!before || relevant(before) !== relevant(svc)) this.trigger();
+  }
+
+  removeService(key: string): void {
+    if (this.services.delete(key)) this.trigger();
+  }
+
+  upsertGroup(name: string, spec: ServiceGroupSpec | undefined): void {
+    const parsed = parseGroup("", name, spec);
+    if (parsed.group) this.groups.set(name, parsed.group);
+    else this.groups.delete(name);
+    this.trigger();
+  }
+
+  removeGroup(name: string): void {
+    this.groups.delete(name);
+    this.trigger();
+  }
+
+  upsertMember(key: string, m: Member | undefined): void {
+    if (!m) return this.removeMember(key);
+    const before = this.members.get(key);
+    this.members.set(key, m);
+    // A renewal alone changes no election while the node stays live; only the expiry timer needs it.
+    if (!before || before.node !== m.node || subnetsText(before.subnets) !== subnetsText(m.subnets) || before.expires <= this.now()) this.trigger();
+    else this.scheduleExpiry();
+  }
+
+  removeMember(key: string): void {
+    if (this.members.delete(key)) this.trigger();
+  }
+
+  upsertSlice(key: string, slice: { service: string; nodes: string[] } | undefined): void {
+    if (!slice) return this.removeSlice(key);
+    const before = this.slices.get(key);
+    this.slices.set(key, slice);
+    if (!before || before.nodes.join() !== slice.nodes.join() || before.service !== slice.service) this.trigger();
+  }
+
+  removeSlice(key: string): void {
+    if (this.slices.delete(key)) this.trigger();
+  }
+
+  upsertAgentConfig(name: string, spec: LBNodeAgentSpec | undefined): void {
+    this.agentSpecs.set(name, spec);
+    this.applyConfig();
+  }
+
+  removeAgentConfig(name: string): void {
+    this.agentSpecs.delete(name);
+    this.applyConfig();
+  }
+
+  private applyConfig(): void {
+    const first = [...this.agentSpecs.keys()].sort()[0];
+    const { config, problems } = parseAgentConfig(first === undefined ? undefined : this.agentSpecs.get(first));
+    for (const p of problems) Log.warn({ lbnodeagent: first }, p);
+    const text = JSON.stringify({ ...config, localInterface: String(config.localInterface) });
+    if (text === this.configText) return;
+    this.configText = text;
+    this.config = config;
+    Log.info({ lbnodeagent: first ?? "(none: defaults)", config: JSON.parse(text) }, "node agent configuration");
+    clearInterval(this.renewTimer);
+    if (config.validLft > 0) {
+      // Finite lifetimes are renewed once a third is used; check six times per lifetime.
+      this.renewTimer = setInterval(() => this.trigger(), Math.max(1000, (config.validLft * 1000) / 6));
+      this.renewTimer.unref();
+    }
+    clearInterval(this.refreshTimer);
+    if (config.garp.enabled && config.garp.refreshMs > 0) {
+      this.refreshTimer = setInterval(() => this.refreshAnnouncements(), config.garp.refreshMs);
+      this.refreshTimer.unref();
+    }
+    this.opts.onConfig?.(config);
+    this.trigger();
+  }
+
+  /** The first full view of the cluster is in: from now on the kernel is made to match. */
+  markSynced(): void {
+    this.synced = true;
+    this.trigger();
+  }
+
+  // ---- the loop ------------------------------------------------------------------------
+
+  /** Asks for a reconcile soon; many asks in one tick make one reconcile. */
+  trigger(): void {
+    if (this.stopped || this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.reconcile();
+    });
+  }
+
+  /** Runs a reconcile now, or once more after the running one. */
+  reconcile(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        try {
+          await this.reconcileOnce();
+        } catch (err) {
+          Log.warn({ err: String(err) }, "reconcile failed; retrying");
+          this.retryLater();
+        }
+      } while (this.again && !this.stopped);
+    })().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  /** Waits until no reconcile is running or asked for. */
+  async idle(): Promise<void> {
+    while (this.running || this.scheduled) {
+      await this.running;
+      if (this.scheduled) await new Promise(r => setImmediate(r));
+    }
+  }
+
+  private retryLater(): void {
+    if (this.retryTimer || this.stopped) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.trigger();
+    }, RETRY_MS);
+    this.retryTimer.unref();
+  }
+
+  private async readKernel(): Promise<{ ifaces: NodeInterface[]; held: HeldAddress[] }> {
+    const [first, addrs] = await Promise.all([this.opts.kernel.links(), this.opts.kernel.addresses()]);
+    let links = first;
+    const ext = this.config.extInterface;
+    let extLink = links.find(l => l.name === ext);
+    if (!extLink && this.extCreateFailed !== ext) {
+      try {
+        await this.opts.kernel.createLink(ext, "dummy");
+        Log.info({ interface: ext }, "created the dummy interface for remote addresses");
+        links = await this.opts.kernel.links();
+        extLink = links.find(l => l.name === ext);
+      } catch (err) {
+        this.extCreateFailed = ext;
+        Log.error({ interface: ext, err: String(err) }, "cannot create the interface for remote addresses; create it (any type) and restart the agent");
+      }
+    }
+    if (extLink && !extLink.up) {
+      await this.opts.kernel.setLinkUp(extLink.index).catch(err => Log.warn({ interface: ext, err: String(err) }, "cannot set link up"));
+    }
+    const names = new Map(links.map(l => [l.index, l.name]));
+    return {
+      ifaces: links.map(l => ({ index: l.index, name: l.name, mac: l.mac, up: l.up, loopback: l.loopback })),
+      held: addrs.map(a => ({ ...a, ifname: names.get(a.ifindex) ?? "" })),
+    };
+  }
+
+  private async reconcileOnce(): Promise<void> {
+    const started = performance.now();
+    const { ifaces, held } = await this.readKernel();
+    const ours = held.filter(h => isOurs(h, this.config, this.groups));
+    const oursSet = new Set(ours);
+    const subnets = interfaceSubnets(held, h => oursSet.has(h));
+    const mySubnets = localCapable(ifaces, this.config).flatMap(i => subnets.get(i.index) ?? []);
+    const subnetText = subnetsText(mySubnets);
+    if (subnetText !== this.lastSubnets) {
+      this.lastSubnets = subnetText;
+      this.opts.onSubnets?.(mySubnets);
+    }
+    if (!this.synced || this.stopped) return;
+
+    const now = this.now();
+    const ready = this.readyIndex();
+    const desired = desiredState({
+      node: this.opts.node,
+      now,
+      services: this.services.values(),
+      groups: this.groups,
+      members: this.members.values(),
+      readyNodes: key => ready.get(key) ?? EMPTY,
+      interfaces: ifaces,
+      subnets,
+      config: this.config,
+      hash: this.hash,
+    });
+    const plan = planChanges(desired.addresses, ours);
+    const byName = new Map(ifaces.map(i => [i.name, i]));
+    const failures: { d: DesiredAddress | HeldAddress; services: string[]; err: unknown }[] = [];
+
+    const removed = await Promise.allSettled(plan.remove.map(h => this.opts.kernel.deleteAddress(h.ifindex, h.address, h.prefix)));
+    removed.forEach((r, i) => {
+      if (r.status === "rejected") failures.push({ d: plan.remove[i], services: [], err: r.reason });
+      else {
+        if (plan.remove.length <= LOG_EACH) Log.info({ address: plan.remove[i].address, interface: plan.remove[i].ifname }, "address withdrawn");
+        this.heldLocal.delete(plan.remove[i].address);
+      }
+    });
+    const added = await Promise.allSettled(
+      plan.add.map(d =>
+        this.opts.kernel.addAddress({
+          ifindex: byName.get(d.ifname)!.index,
+          address: d.address,
+          prefix: d.prefix,
+          validLft: d.validLft,
+          preferredLft: d.preferredLft,
+          nodad: d.nodad,
+        }),
+      ),
+    );
+    const fresh: DesiredAddress[] = [];
+    added.forEach((r, i) => {
+      const d = plan.add[i];
+      if (r.status === "rejected") failures.push({ d, services: d.services, err: r.reason });
+      else if (d.fresh) {
+        fresh.push(d);
+        if (plan.add.length <= LOG_EACH) Log.info({ address: `${d.address}/${d.prefix}`, interface: d.ifname, kind: d.kind, services: d.services }, "address added");
+      }
+    });
+    // The interfaces match now: that is what the reconcile time measures. Announcements,
+    // annotations and Events follow without holding up the next reconcile.
+    const kernelMs = performance.now() - started;
+    if (plan.add.length > LOG_EACH || plan.remove.length > LOG_EACH) {
+      Log.info({ added: fresh.length, renewed: plan.add.length - fresh.length, removed: plan.remove.length, failed: failures.length, ms: Math.round(kernelMs) }, "addresses changed");
+    }
+
+    // Local addresses: announce the fresh ones, record who announces, notice problems.
+    for (const d of desired.addresses.values()) {
+      if (d.kind !== "local") continue;
+      const iface = byName.get(d.ifname)!;
+      if (failures.some(f => f.d.address === d.address)) continue;
+      this.heldLocal.set(d.address, { ifindex: iface.index, ifname: iface.name, mac: iface.mac, address: d.address, family: d.family });
+      this.failed.delete(d.address);
+      const value = `${this.opts.node},${d.ifname}`;
+      const ann = d.family === 4 ? Annotation.announcingIPv4 : Annotation.announcingIPv6;
+      for (const key of d.services) {
+        const svc = this.services.get(key);
+        if (!svc) continue;
+        const wkey = `${key}|${ann}`;
+        // Written once per version of the Service: if another node overwrites it later, a newer
+        // version arrives and this node writes again while it still wins.
+        const mark = `${svc.resourceVersion}|${value}`;
+        if (svc.annotations[ann] !== value && this.written.get(wkey) !== mark) {
+          this.written.set(wkey, mark);
+          this.opts.api.annotate(svc, { [ann]: value }).catch(err => {
+            this.written.delete(wkey);
+            Log.warn({ service: key, err: String(err) }, "could not write the announcing annotation");
+            this.retryLater();
+          });
+        }
+      }
+    }
+    const announce: AnnounceTarget[] = [];
+    for (const d of fresh) {
+      if (d.kind !== "local") continue;
+      const t = this.heldLocal.get(d.address);
+      if (!t) continue;
+      announce.push(t);
+      for (const key of d.services) {
+        const svc = this.services.get(key);
+        if (svc) this.opts.api.event(svc, "Normal", "AnnouncingLocal", `Announcing ${d.address} from node ${this.opts.node}, interface ${d.ifname}`);
+      }
+    }
+    for (const h of ours) if (!desired.addresses.has(h.address) || desired.addresses.get(h.address)!.kind !== "local") this.heldLocal.delete(h.address);
+
+    for (const f of failures) {
+      const message = `node ${this.opts.node} could not ${"services" in f.d && f.services.length ? "add" : "remove"} ${f.d.address} on ${"ifname" in f.d ? f.d.ifname : ""}: ${errText(f.err)}`;
+      Log.warn({ address: f.d.address }, message);
+      if (this.failed.get(f.d.address) !== message) {
+        this.failed.set(f.d.address, message);
+        for (const key of f.services) {
+          const svc = this.services.get(key);
+          if (svc) this.opts.api.event(svc, "Warning", "AnnouncementFailed", message);
+        }
+      }
+    }
+    for (const p of desired.problems) {
+      if (this.failed.get(p.address) === p.message) continue;
+      this.failed.set(p.address, p.message);
+      Log.warn({ address: p.address }, p.message);
+      for (const key of p.services) {
+        const svc = this.services.get(key);
+        if (svc) this.opts.api.event(svc, "Warning", "AnnouncementFailed", p.message);
+      }
+    }
+    if (failures.length) this.retryLater();
+
+    // Elections: count winner changes, forget addresses that went.
+    const seen = new Set<string>();
+    for (const e of desired.elections) {
+      seen.add(e.address);
+      if (this.lastWinner.has(e.address) && this.lastWinner.get(e.address) !== e.winner) winnerChanges.inc({ family: familyName(e.family) });
+      this.lastWinner.set(e.address, e.winner);
+    }
+    for (const a of [...this.lastWinner.keys()]) if (!seen.has(a)) this.lastWinner.delete(a);
+    for (const a of [...this.failed.keys()]) if (!desired.addresses.has(a) && !desired.problems.some(p => p.address === a)) this.failed.delete(a);
+    if (this.written.size > 50_000) this.written.clear();
+
+    const counts = { local4: 0, local6: 0, remote4: 0, remote6: 0 };
+    for (const d of desired.addresses.values()) counts[`${d.kind}${d.family}`]++;
+    for (const type of ["local", "remote"] as const) {
+      for (const family of [4, 6] as const) announcedAddresses.set({ type, family: familyName(family) }, counts[`${type}${family}`]);
+    }
+    this.scheduleExpiry();
+    this.lastReport = { added: plan.add.length, removed: plan.remove.length, failed: failures.length, ms: kernelMs };
+    this.announceSoon(announce);
+    if (plan.add.length || plan.remove.length) {
+      this.lastBusyReport = this.lastReport;
+      Log.debug(this.lastReport, "reconciled interfaces");
+    }
+  }
+
+  private scheduleExpiry(): void {
+    const next = nextExpiry(this.members.values(), this.now());
+    clearTimeout(this.expiryTimer);
+    if (next === undefined || this.stopped) return;
+    this.expiryTimer = setTimeout(() => this.trigger(), Math.max(0, next - this.now()) + 5);
+    this.expiryTimer.unref();
+  }
+
+  private readyIndex(): Map<string, Set<string>> {
+    const out = new Map<string, Set<string>>();
+    for (const s of this.slices.values()) {
+      let set = out.get(s.service);
+      if (!set) out.set(s.service, (set = new Set()));
+      for (const n of s.nodes) set.add(n);
+    }
+    return out;
+  }
+
+  /** Sends announcements in slices of 64, yielding between them, so a burst never stalls the loop. */
+  private announceSoon(targets: AnnounceTarget[], settings: GarpSettings = this.config.garp): void {
+    const slice = targets.splice(0, 64);
+    for (const t of slice) void this.opts.announcer.announce(t, settings, () => this.heldLocal.get(t.address)?.ifindex === t.ifindex);
+    if (targets.length) setImmediate(() => this.announceSoon(targets, settings));
+  }
+
+  private refreshAnnouncements(): void {
+    this.announceSoon([...this.heldLocal.values()], { ...this.config.garp, count: 1 });
+  }
+
+  /** Stops reconciling and removes every address PureLB added on this node. */
+  async withdrawAll(): Promise<number> {
+    this.stopped = true;
+    for (const t of [this.expiryTimer, this.retryTimer]) clearTimeout(t);
+    for (const t of [this.renewTimer, this.refreshTimer]) clearInterval(t);
+    await this.running?.catch(() => {});
+    this.heldLocal.clear();
+    const { held } = await this.readKernel();
+    const ours = held.filter(h => isOurs(h, this.config, this.groups));
+    const results = await Promise.allSettled(ours.map(h => this.opts.kernel.deleteAddress(h.ifindex, h.address, h.prefix)));
+    results.forEach((r, i) => {
+      if (r.status === "rejected") Log.warn({ address: ours[i].address, err: String(r.reason) }, "could not withdraw address");
+    });
+    Log.info({ count: ours.length }, "withdrew this node's addresses");
+    return ours.length;
+  }
+}
+
+const EMPTY: ReadonlySet<string> = new Set();
+
+/** What of a Service the agent acts on; other changes (e.g. our own annotation) cause no work. */
+function relevant(s: ServiceModel): string {
+  const a = s.annotations;
+  return [s.type, s.ingress.join(), s.externalTrafficPolicy, a[Annotation.poolType], a[Annotation.allocatedFrom], a[Annotation.announcingIPv4], a[Annotation.announcingIPv6], s.uid].join("|");
+}
+
+const subnetsText = (c: Cidr[]): string => c.map(x => `${x.family}:${x.network}/${x.prefix}`).sort().join(",");
+
+const errText = (err: unknown): string => (err instanceof Error ? err.message : String(err));

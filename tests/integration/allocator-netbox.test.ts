@@ -1,0 +1,79 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { RunningAllocator, runAllocator } from "../../lib/allocator/run";
+import { KubeClient } from "../../lib/k8s/client";
+import { apply, clientFor, createService, ensureNamespace, eventsFor, getService, installCrds, remove, waitFor } from "../harness/kube";
+import { FakeNetbox } from "../harness/netbox-server";
+
+const kubeconfig = inject("kubeconfig");
+const SG_NS = "purelb-nb-alloc-it";
+const NS = "nb-alloc-it";
+const TOKEN = "0123456789abcdef0123456789abcdef01234567";
+
+describe.skipIf(!kubeconfig)("allocator with a Netbox group, through a real apiserver", () => {
+  let client: KubeClient;
+  let running: RunningAllocator;
+  let nb: FakeNetbox;
+
+  beforeAll(async () => {
+    client = clientFor(kubeconfig);
+    await installCrds(client);
+    await ensureNamespace(client, SG_NS);
+    await ensureNamespace(client, NS);
+    nb = await FakeNetbox.start(TOKEN);
+    nb.addPrefix({ prefix: "203.0.113.0/29", tenant: "k8s" });
+    nb.addPrefix({ prefix: "2001:db8:5::/126", tenant: "k8s" });
+    await apply(client, `/api/v1/namespaces/${SG_NS}/secrets`, {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "netbox" },
+      data: { "user-token": Buffer.from(TOKEN).toString("base64") },
+    });
+    await apply(client, `/apis/purelb.io/v2/namespaces/${SG_NS}/servicegroups`, {
+      apiVersion: "purelb.io/v2",
+      kind: "ServiceGroup",
+      metadata: { name: "enterprise" },
+      spec: { netbox: { url: nb.url, tenant: "k8s", secretName: "netbox" } },
+    });
+    running = await runAllocator(client, SG_NS);
+  });
+
+  afterAll(async () => {
+    running?.stop();
+    await nb?.stop();
+  });
+
+  const served = (name: string, n = 1) =>
+    waitFor(`${name} served`, async () => {
+      const s = await getService(client, NS, name);
+      return s.ingress.length >= n ? s : undefined;
+    });
+
+  it("takes a dual-stack pair from Netbox, writes it to the Service, and gives it back on delete", async () => {
+    await createService(client, NS, "erp", {
+      annotations: { "purelb.io/service-group": "enterprise" },
+      ipFamilyPolicy: "RequireDualStack",
+      ipFamilies: ["IPv4", "IPv6"],
+    });
+    const s = await served("erp", 2);
+    expect(s.ingress).toEqual(["203.0.113.1", "2001:db8:5::1"]);
+    expect(s.annotations["purelb.io/pool-type"]).toBe("remote");
+    const records = nb.ips().filter(ip => ip.description.includes(`service=${NS}/erp`));
+    expect(records.map(r => r.address).sort()).toEqual(["2001:db8:5::1/126", "203.0.113.1/29"]);
+    expect(records.every(r => r.tenant === "k8s" && r.status === "active")).toBe(true);
+
+    await remove(client, `/api/v1/namespaces/${NS}/services/erp`);
+    await waitFor("Netbox records deleted", () => !nb.ips().some(ip => ip.description.includes(`service=${NS}/erp`)));
+  });
+
+  it("keeps a Service pending while Netbox is down and serves it when Netbox is back", async () => {
+    await nb.stop();
+    await createService(client, NS, "patient", { annotations: { "purelb.io/service-group": "enterprise" } });
+    const warning = await waitFor("a Warning naming Netbox", async () =>
+      (await eventsFor(client, NS, "patient")).find(e => e.reason === "AllocationFailed" && /Netbox/.test(e.message)),
+    );
+    expect(warning.message).not.toContain(TOKEN);
+    await nb.start();
+    const s = await served("patient");
+    expect(s.ingress[0]).toMatch(/^203\.0\.113\./);
+  });
+});
