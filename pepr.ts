@@ -1,12 +1,12 @@
-import { PeprModule } from "pepr";
 import cfg from "./package.json";
-import { Allocator } from "./capabilities/allocator";
-import { startNodeAgent } from "./capabilities/nodeagent";
-import { Validation } from "./capabilities/validation";
 
-// One bundle, two roles: the node agent DaemonSet sets PURELB_MODE=agent.
+// One bundle, two roles: the node agent DaemonSet sets PURELB_MODE=agent. The imports are
+// lazy so that agent mode never loads Pepr's admission and watch stack, which would double
+// the memory of a process that runs on every node.
 if (process.env.PURELB_MODE === "agent") {
-  startNodeAgent();
+  void import("./capabilities/nodeagent").then(m => m.startNodeAgent());
 } else {
-  new PeprModule(cfg, [Allocator, Validation]);
+  void Promise.all([import("pepr"), import("./capabilities/allocator"), import("./capabilities/validation")]).then(
+    ([{ PeprModule }, { Allocator }, { Validation }]) => new PeprModule(cfg, [Allocator, Validation]),
+  );
 }

@@ -1,4 +1,4 @@
-import { Log } from "pepr";
+import { Log } from "../lib/log";
 import { RunningAgent, runAgent } from "../lib/agent/run";
 import { DEFAULT_NAMESPACE } from "../lib/k8s/annotations";
 import { KubeClient } from "../lib/k8s/client";

@@ -1,4 +1,4 @@
-import { Log } from "pepr";
+import { Log } from "../log";
 import { familyName } from "../ip/address";
 import { Cidr } from "../ip/cidr";
 import { GroupModel, parseGroup } from "../ipam/group";

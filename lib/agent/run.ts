@@ -1,4 +1,4 @@
-import { Log } from "pepr";
+import { Log } from "../log";
 import { Announcer } from "../announce/announcer";
 import { LeaseKeeper, leaseToMember } from "../election/lease";
 import { DEFAULT_NAMESPACE, NODE_LEASE_PREFIX } from "../k8s/annotations";

@@ -1,4 +1,4 @@
-import { Log } from "pepr";
+import { Log } from "../log";
 import { Address, Family, familyName, formatAddress, parseAddress } from "../ip/address";
 import { Cidr, formatCidr, parseCidr } from "../ip/cidr";
 import { rangeSize } from "../ip/range";

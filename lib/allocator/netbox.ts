@@ -1,4 +1,4 @@
-import { Log } from "pepr";
+import { Log } from "../log";
 import { Address, Family, parseAddress } from "../ip/address";
 import { AddressBook, Port } from "../ipam/address-book";
 import { Failure, fail } from "../ipam/failure";

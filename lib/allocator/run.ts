@@ -1,4 +1,4 @@
-import { Log } from "pepr";
+import { Log } from "../log";
 import { DEFAULT_NAMESPACE, NODE_LEASE_PREFIX } from "../k8s/annotations";
 import { KubeClient } from "../k8s/client";
 import { Informer } from "../k8s/informer";

@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { Log } from "pepr";
+import { Log } from "../log";
 import { Family } from "../ip/address";
 import { garpSent, naSent } from "../agent/metrics";
 import { ETH_P_ARP, ETH_P_IPV6, gratuitousArp, unsolicitedNa } from "./frames";

@@ -1,4 +1,4 @@
-import { Log } from "pepr";
+import { Log } from "../log";
 import { Cidr, formatCidr, parseCidr } from "../ip/cidr";
 import { Annotation, NODE_LEASE_PREFIX } from "../k8s/annotations";
 import { ApiError, KubeClient, MERGE_PATCH } from "../k8s/client";

@@ -1,5 +1,5 @@
-import { KubeConfig } from "@kubernetes/client-node";
 import https from "node:https";
+import { ApiAccess, loadApiAccess } from "./kubeconfig";
 
 export class ApiError extends Error {
   constructor(
@@ -26,16 +26,13 @@ export class KubeClient {
   private readonly agent = new https.Agent({ keepAlive: true, maxSockets: 32 });
   readonly server: URL;
 
-  constructor(private readonly kc: KubeConfig) {
-    const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new Error("no current cluster in the kubeconfig; set KUBECONFIG or run in a cluster");
-    this.server = new URL(cluster.server);
+  constructor(private readonly access: ApiAccess) {
+    this.server = access.server;
   }
 
+  /** In-cluster service account, else $KUBECONFIG or ~/.kube/config. */
   static fromEnvironment(): KubeClient {
-    const kc = new KubeConfig();
-    kc.loadFromDefault();
-    return new KubeClient(kc);
+    return new KubeClient(loadApiAccess());
   }
 
   async request<T = unknown>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
@@ -93,7 +90,7 @@ export class KubeClient {
       headers: { Accept: "application/json" },
       signal,
     };
-    await this.kc.applyToHTTPSOptions(options);
+    await this.access.apply(options);
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
     if (body !== undefined) {
       options.headers = { ...options.headers, "Content-Type": opts.contentType ?? "application/json" };

@@ -1,4 +1,4 @@
-import { Log } from "pepr";
+import { Log } from "../log";
 import { KubeClient } from "./client";
 
 export interface ObjectRef {

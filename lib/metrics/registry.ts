@@ -1,5 +1,5 @@
 import http from "node:http";
-import { Log } from "pepr";
+import { Log } from "../log";
 import { Registry } from "prom-client";
 
 /**

@@ -1,6 +1,6 @@
 import { createRequire } from "node:module";
 import type * as NetlinkModule from "netlink";
-import { Log } from "pepr";
+import { Log } from "../log";
 import {
   AddressSpec,
   KernelAddress,

@@ -1,16 +1,14 @@
-import { KubeConfig } from "@kubernetes/client-node";
 import { readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { parseAllDocuments } from "yaml";
 import { ApiError, KubeClient, MERGE_PATCH } from "../../lib/k8s/client";
+import { fromFile } from "../../lib/k8s/kubeconfig";
 import { toServiceModel, ServiceModel } from "../../lib/k8s/service";
 
 const root = path.resolve(import.meta.dirname, "../..");
 
 export function clientFor(kubeconfig: string): KubeClient {
-  const kc = new KubeConfig();
-  kc.loadFromFile(kubeconfig);
-  return new KubeClient(kc);
+  return new KubeClient(fromFile(kubeconfig));
 }
 
 /** Polls until `fn` returns a value that is not undefined/false, or fails with `what`. */
