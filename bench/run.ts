@@ -5,6 +5,8 @@ import { BenchResult } from "./result";
 
 const suites: [string, () => Promise<{ run(): Promise<BenchResult[]> }>][] = [
   ["allocation (in-process)", () => import("./alloc")],
+  ["allocator on a real control plane", () => import("./controlplane")],
+  ["node agent (netns, root)", () => import("./agent")],
 ];
 
 async function main(): Promise<void> {

@@ -17,7 +17,7 @@ import { NetboxIpam } from "../netbox/ipam";
 import { AllocatorApi } from "./api";
 import { NetboxAllocations } from "./netbox";
 import { allocationFailures, allocations, poolInUse, poolSize } from "./metrics";
-import { byAge, isManaged, metadataPatch, mustResetTrafficPolicy, releasePatch, sameList, sortAddresses, wasAllocatedByUs } from "./plan";
+import { annotationChanges, byAge, isManaged, mustResetTrafficPolicy, releasePatch, sameList, sortAddresses, wasAllocatedByUs } from "./plan";
 import { WorkQueue } from "./work-queue";
 
 export interface NodeLease {
@@ -235,12 +235,17 @@ export class Allocator {
     const addresses = sortAddresses(this.book.addressesOf(key));
     const shared = parseServiceAnnotations(svc.annotations).request.sharingKey !== undefined;
     const resetEtp = mustResetTrafficPolicy(svc, poolType, shared);
-    const patch = metadataPatch(svc, groupName, poolType, resetEtp);
+    const annotations = annotationChanges(svc, groupName, poolType);
+    const annotate = Object.keys(annotations).length > 0;
     try {
       let current = svc;
-      if (patch) current = await this.api.patchService(current, patch);
-      if (!sameList(current.ingress, addresses)) current = await this.api.writeIngress(current, addresses);
-      this.upsertService(current);
+      // One request in the common case: the status write carries the annotations too. The
+      // spec change of an ETP reset needs the main resource.
+      if (resetEtp) current = await this.api.patchService(current, { metadata: { annotations }, spec: { externalTrafficPolicy: "Cluster" } });
+      if (!sameList(current.ingress, addresses) || (annotate && !resetEtp)) {
+        current = await this.api.writeStatus(current, addresses, resetEtp ? undefined : annotations);
+      }
+      if (current !== svc) this.upsertService(current);
     } catch (err) {
       for (const text of added) await this.releaseAddress(key, text, holding);
       if (!this.book.addressesOf(key).length) this.holdings.delete(key);
@@ -283,7 +288,7 @@ export class Allocator {
       const patch = releasePatch(svc);
       try {
         const cleared = patch ? await this.api.patchService(svc, patch) : svc;
-        if (ours && cleared.ingress.length) await this.api.writeIngress(cleared, []);
+        if (ours && cleared.ingress.length) await this.api.writeStatus(cleared, []);
       } catch (err) {
         Log.debug({ service: key, err: String(err) }, "could not clear a released Service");
       }

@@ -6,7 +6,8 @@ import { ServiceGroupStatus } from "../k8s/servicegroup";
 /** Everything the allocator writes to the cluster; tests can watch it through the real API. */
 export interface AllocatorApi {
   patchService(svc: ServiceModel, patch: object): Promise<ServiceModel>;
-  writeIngress(svc: ServiceModel, addresses: string[]): Promise<ServiceModel>;
+  /** Writes status and, in the same request, annotations: the status subresource of a Service keeps metadata changes. */
+  writeStatus(svc: ServiceModel, addresses: string[], annotations?: Record<string, string | null>): Promise<ServiceModel>;
   event(svc: ServiceModel, type: EventType, reason: string, message: string): void;
   writeGroupStatus(namespace: string, name: string, status: ServiceGroupStatus): Promise<void>;
 }
@@ -27,8 +28,8 @@ export class KubeAllocatorApi implements AllocatorApi {
     return toServiceModel(await this.client.request("PATCH", svcPath(svc), { body, contentType: MERGE_PATCH }));
   }
 
-  async writeIngress(svc: ServiceModel, addresses: string[]): Promise<ServiceModel> {
-    const body = { metadata: { uid: svc.uid }, status: { loadBalancer: { ingress: addresses.map(ip => ({ ip })) } } };
+  async writeStatus(svc: ServiceModel, addresses: string[], annotations?: Record<string, string | null>): Promise<ServiceModel> {
+    const body = { metadata: { uid: svc.uid, ...(annotations ? { annotations } : {}) }, status: { loadBalancer: { ingress: addresses.map(ip => ({ ip })) } } };
     return toServiceModel(await this.client.request("PATCH", `${svcPath(svc)}/status`, { body, contentType: MERGE_PATCH }));
   }
 

@@ -24,10 +24,10 @@ export const mustResetTrafficPolicy = (svc: ServiceModel, poolType: PoolType, sh
   svc.externalTrafficPolicy === "Local" && (poolType === "local" || shared);
 
 /**
- * The merge patch that records an allocation on the Service, or undefined when the object
- * already says all of it (so steady state writes nothing).
+ * The annotations that record an allocation, only those that differ from what the Service
+ * says already (so steady state writes nothing); null removes one.
  */
-export function metadataPatch(svc: ServiceModel, group: string, poolType: PoolType, resetEtp: boolean): object | undefined {
+export function annotationChanges(svc: ServiceModel, group: string, poolType: PoolType): Record<string, string | null> {
   const want: Record<string, string | null> = {
     [Annotation.allocatedBy]: ALLOCATED_BY,
     [Annotation.allocatedFrom]: group,
@@ -35,12 +35,7 @@ export function metadataPatch(svc: ServiceModel, group: string, poolType: PoolTy
     [Annotation.serviceGroup]: svc.annotations[Annotation.serviceGroup] ?? group,
   };
   if (svc.annotations[Annotation.reEvaluate] !== undefined) want[Annotation.reEvaluate] = null;
-  const changed = Object.entries(want).filter(([k, v]) => (svc.annotations[k] ?? null) !== v);
-  if (!changed.length && !resetEtp) return undefined;
-  return {
-    metadata: { annotations: Object.fromEntries(changed) },
-    ...(resetEtp ? { spec: { externalTrafficPolicy: "Cluster" } } : {}),
-  };
+  return Object.fromEntries(Object.entries(want).filter(([k, v]) => (svc.annotations[k] ?? null) !== v));
 }
 
 /** The patch that removes what PureLB wrote, for a Service it no longer serves. */

@@ -52,13 +52,11 @@ export async function runAllocator(client: KubeClient, namespace = process.env.P
     { upsert: (_k, svc) => allocator.upsertService(svc), remove: key => allocator.removeService(key) },
     "services",
   );
-  try {
-    await groups.start();
-  } catch (err) {
+  // Listing in parallel is safe: until markSynced the allocator only records what it sees.
+  const listGroups = groups.start().catch(err => {
     throw new Error(`cannot list ServiceGroups (purelb.io/v2) in ${namespace}: ${String(err)}. Install PureLB's CRDs (crds/) before the controller starts.`);
-  }
-  await leases.start();
-  await services.start();
+  });
+  await Promise.all([listGroups, leases.start(), services.start()]);
   allocator.markSynced();
   Log.info({ namespace }, "allocator synced and running");
   const informers = [groups, leases, services] as Informer<unknown>[];

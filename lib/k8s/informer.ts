@@ -68,7 +68,7 @@ export class Informer<M> {
       const sep = this.path.includes("?") ? "&" : "?";
       const page = await this.client.request<ListPage>(
         "GET",
-        `${this.path}${sep}limit=500${cont ? `&continue=${encodeURIComponent(cont)}` : ""}`,
+        `${this.path}${sep}limit=1000${cont ? `&continue=${encodeURIComponent(cont)}` : ""}`,
       );
       for (const item of page.items ?? []) {
         const key = objectKey(item as WatchEvent["object"]);
