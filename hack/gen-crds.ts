@@ -3,7 +3,8 @@
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { crdFileName, crdYaml, crds } from "../lib/k8s/crds/index";
+import { crds } from "../lib/k8s/crds/index";
+import { crdFileName, crdYaml } from "./crd-yaml";
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), "..", "crds");
 mkdirSync(dir, { recursive: true });

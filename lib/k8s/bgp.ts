@@ -56,7 +56,14 @@ export interface BGPConfiguration {
   spec?: BGPConfigurationSpec;
 }
 
-export type BGPSessionState = "Idle" | "Connect" | "Active" | "OpenSent" | "OpenConfirm" | "Established" | "Unknown";
+export type BGPSessionState =
+  | "Idle"
+  | "Connect"
+  | "Active"
+  | "OpenSent"
+  | "OpenConfirm"
+  | "Established"
+  | "Unknown";
 
 export interface BGPNeighborStatus {
   address: string;

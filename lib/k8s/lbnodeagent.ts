@@ -46,12 +46,19 @@ export interface LBNodeAgent {
 
 /**
  * What the agent uses for a field nobody set. The CRD schema applies the same values as
- * defaults, so stored objects and an absent LBNodeAgent behave alike.
+ * defaults, so stored objects and an absent LBNodeAgent behave alike; the exception is
+ * addressLifetime.preferred, which follows valid when unset. A node that dies loses its
+ * addresses within lease.duration; renewing at under a third of it survives two lost renewals.
  */
 export const lbNodeAgentDefaults = {
   localInterface: "default",
   extInterface: "kube-lb0",
   garp: { enabled: true, count: 1, interval: "1s", refresh: "60s" },
   addressLifetime: { valid: "300s", preferred: "300s" },
-  lease: { duration: "15s", renew: "5s" },
+  lease: { duration: "5s", renew: "1.5s" },
 } as const;
+
+/** Shorter lifetimes cannot be renewed safely on a busy node; 0 (permanent) is fine. */
+export const MIN_ADDRESS_LIFETIME_MS = 10_000;
+/** A Lease counts whole seconds. */
+export const MIN_LEASE_DURATION_MS = 1_000;

@@ -1,8 +1,8 @@
 const unitMs: Record<string, number> = {
   ns: 1e-6,
   us: 1e-3,
-  "µs": 1e-3,
-  "μs": 1e-3,
+  µs: 1e-3,
+  μs: 1e-3,
   ms: 1,
   s: 1000,
   m: 60_000,
@@ -34,17 +34,4 @@ export function parseDuration(text: string): number | undefined {
     s = s.slice(m[0].length);
   }
   return sign * total;
-}
-
-/** "1m30s" for 90000: how a duration is written back in messages. */
-export function formatDuration(ms: number): string {
-  if (ms === 0) return "0s";
-  const sign = ms < 0 ? "-" : "";
-  let rest = Math.abs(ms);
-  const h = Math.floor(rest / 3_600_000);
-  rest -= h * 3_600_000;
-  const m = Math.floor(rest / 60_000);
-  rest -= m * 60_000;
-  const s = Number((rest / 1000).toFixed(3));
-  return `${sign}${h ? `${h}h` : ""}${m ? `${m}m` : ""}${s || (!h && !m) ? `${s}s` : ""}`;
 }

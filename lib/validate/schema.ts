@@ -14,11 +14,15 @@ export function schemaProblems(schema: Schema, value: unknown, path: string): Pr
 }
 
 function walk(s: Schema, v: unknown, path: string, out: Problem[]): void {
+  const what = s.description ?? "";
   if (v === undefined || v === null) return;
   const found = typeName(v);
   const expected = s.type === "integer" ? "integer" : s.type;
-  if (found !== expected && !(expected === "integer" && found === "number" && Number.isInteger(v))) {
-    out.push({ path, message: `is ${article(found)}, it must be ${article(expected)}: ${s.description}` });
+  if (
+    found !== expected &&
+    !(expected === "integer" && found === "number" && Number.isInteger(v))
+  ) {
+    out.push({ path, message: `is ${article(found)}, it must be ${article(expected)}: ${what}` });
     return;
   }
   switch (s.type) {
@@ -26,9 +30,6 @@ function walk(s: Schema, v: unknown, path: string, out: Problem[]): void {
       return walkObject(s, v as Record<string, unknown>, path, out);
     case "array":
       (v as unknown[]).forEach((item, i) => s.items && walk(s.items, item, `${path}[${i}]`, out));
-      if (s.minItems !== undefined && (v as unknown[]).length < s.minItems) {
-        out.push({ path, message: `needs at least ${s.minItems} item(s): ${s.description}` });
-      }
       return;
     case "string":
       return checkString(s, v as string, path, out);
@@ -40,16 +41,24 @@ function walk(s: Schema, v: unknown, path: string, out: Problem[]): void {
 function walkObject(s: Schema, o: Record<string, unknown>, path: string, out: Problem[]): void {
   for (const key of s.required ?? []) {
     if (o[key] === undefined || o[key] === null) {
-      out.push({ path: `${path}.${key}`, message: `is required: ${s.properties?.[key]?.description ?? ""}` });
+      out.push({
+        path: `${path}.${key}`,
+        message: `is required: ${s.properties?.[key]?.description ?? ""}`,
+      });
     }
   }
   for (const [key, child] of Object.entries(o)) {
     const p = `${path}.${key}`;
-    const known = (s.properties && Object.hasOwn(s.properties, key) ? s.properties[key] : undefined) ?? s.additionalProperties;
+    const known =
+      (s.properties && Object.hasOwn(s.properties, key) ? s.properties[key] : undefined) ??
+      s.additionalProperties;
     if (known) walk(known, child, p, out);
-    else if (s.properties && !s["x-kubernetes-preserve-unknown-fields"]) {
+    else if (s.properties) {
       const guess = closest(key, Object.keys(s.properties));
-      out.push({ path: p, message: `is not a field here${guess ? `; did you mean ${guess}?` : ""} (known: ${Object.keys(s.properties).join(", ")})` });
+      out.push({
+        path: p,
+        message: `is not a field here${guess ? `; did you mean ${guess}?` : ""} (known: ${Object.keys(s.properties).join(", ")})`,
+      });
     }
   }
 }
@@ -58,11 +67,8 @@ function checkString(s: Schema, v: string, path: string, out: Problem[]): void {
   if (s.enum && !s.enum.includes(v)) {
     out.push({ path, message: `"${v}" is not one of ${s.enum.join(", ")}` });
   }
-  if (s.minLength !== undefined && v.length < s.minLength) {
-    out.push({ path, message: `must not be empty: ${s.description}` });
-  }
   if (s.pattern && !new RegExp(s.pattern).test(v)) {
-    out.push({ path, message: `"${v}" does not match ${s.pattern}: ${s.description}` });
+    out.push({ path, message: `"${v}" does not match ${s.pattern}: ${s.description ?? ""}` });
   }
 }
 
@@ -70,7 +76,12 @@ function checkInteger(s: Schema, v: number, path: string, out: Problem[]): void 
   const lo = s.minimum;
   const hi = s.maximum;
   if ((lo !== undefined && v < lo) || (hi !== undefined && v > hi)) {
-    const range = hi === undefined ? `at least ${lo}` : lo === undefined ? `at most ${hi}` : `from ${lo} to ${hi}`;
+    const range =
+      hi === undefined
+        ? `at least ${lo}`
+        : lo === undefined
+          ? `at most ${hi}`
+          : `from ${lo} to ${hi}`;
     out.push({ path, message: `${v} is out of range; use a value ${range}` });
   }
 }

@@ -2,27 +2,28 @@ import { Annotation, DEFAULT_GROUP, LB_CLASS } from "../k8s/annotations";
 import { parseServiceAnnotations } from "../k8s/service-annotations";
 import { ServiceModel, toServiceModel } from "../k8s/service";
 import { ServiceGroupSpec } from "../k8s/servicegroup";
-import { Validation } from "./result";
+import { Verdict } from "./result";
 
 /**
- * Set by the mutating webhook when it changed externalTrafficPolicy, to the reason. Pepr's
- * Mutate cannot return warnings, so the validating webhook (which sees the mutated object)
- * turns this into the warning the client sees. Removed again by the next update that
- * needs no change, so it always describes the latest write.
+ * Set by the mutating webhook to what it wants the client told (it changed
+ * externalTrafficPolicy, or could not check it). Pepr's Mutate cannot return warnings, so
+ * the validating webhook, which sees the mutated object, turns this into the warning. The
+ * next write that needs no warning removes it, so it always describes the latest write.
  */
-export const ETP_RESET_ANNOTATION = "purelb.io/external-traffic-policy-reset";
+export const ADMISSION_WARNING_ANNOTATION = "purelb.io/admission-warning";
 
 /** LoadBalancer Services with no class or PureLB's: the only ones PureLB acts on. */
 export const isPureLBService = (svc: Pick<ServiceModel, "type" | "loadBalancerClass">): boolean =>
-  svc.type === "LoadBalancer" && (svc.loadBalancerClass === undefined || svc.loadBalancerClass === LB_CLASS);
+  svc.type === "LoadBalancer" &&
+  (svc.loadBalancerClass === undefined || svc.loadBalancerClass === LB_CLASS);
 
 /** Annotation syntax of a PureLB Service; other Services pass untouched. */
-export function validateService(raw: unknown): Validation {
+export function validateService(raw: unknown): Verdict {
   const svc = toServiceModel(raw);
   if (!isPureLBService(svc)) return { problems: [], warnings: [] };
   const { problems } = parseServiceAnnotations(svc.annotations);
-  const reset = svc.annotations[ETP_RESET_ANNOTATION];
-  return { problems, warnings: reset ? [reset] : [] };
+  const note = svc.annotations[ADMISSION_WARNING_ANNOTATION];
+  return { problems, warnings: note ? [note] : [] };
 }
 
 /** The ServiceGroup a Service draws from, or undefined when its annotation does not parse. */
@@ -33,7 +34,9 @@ export function groupNameOf(svc: Pick<ServiceModel, "annotations">): string | un
 }
 
 /** Whether a Service asks for externalTrafficPolicy Local and shares its address, so needs no group lookup. */
-export function sharedLocal(svc: Pick<ServiceModel, "annotations" | "externalTrafficPolicy">): string | undefined {
+export function sharedLocal(
+  svc: Pick<ServiceModel, "annotations" | "externalTrafficPolicy">,
+): string | undefined {
   if (svc.externalTrafficPolicy !== "Local") return undefined;
   const key = svc.annotations[Annotation.allowSharedIP];
   if (key === undefined) return undefined;
@@ -52,7 +55,8 @@ export function etpResetReason(
 ): string | undefined {
   const shared = sharedLocal(svc);
   if (shared || svc.externalTrafficPolicy !== "Local" || !group) return shared;
-  const local = group.local !== undefined || (group.netbox !== undefined && group.netbox.poolType === "local");
+  const local =
+    group.local !== undefined || (group.netbox !== undefined && group.netbox.poolType === "local");
   if (!local) return undefined;
   return `spec.externalTrafficPolicy: Local was changed to Cluster because ServiceGroup ${groupRef} has local addresses, which one node announces: with Local, traffic reaching that node is dropped when none of the Service's endpoints runs there. To keep the client source address, use a remote ServiceGroup (${Annotation.serviceGroup}).`;
 }

@@ -7,7 +7,7 @@ import { schemaOf } from "../k8s/crds/schema";
 import { serviceGroupCrd } from "../k8s/crds/servicegroup";
 import { ServiceModel } from "../k8s/service";
 import { ServiceGroup } from "../k8s/servicegroup";
-import { Validation } from "./result";
+import { Verdict } from "./result";
 import { schemaProblems } from "./schema";
 
 const specSchema = schemaOf(serviceGroupCrd).properties!.spec;
@@ -16,7 +16,10 @@ const specSchema = schemaOf(serviceGroupCrd).properties!.spec;
  * Everything wrong with a ServiceGroup, given the other groups of its namespace (an
  * address must belong to one group only, or two Services could be given it).
  */
-export function validateServiceGroup(sg: ServiceGroup, others: ServiceGroup[]): Validation & { group?: GroupModel } {
+export function validateServiceGroup(
+  sg: ServiceGroup,
+  others: ServiceGroup[],
+): Verdict & { group?: GroupModel } {
   const namespace = sg?.metadata?.namespace ?? "";
   const name = sg?.metadata?.name ?? "";
   const shape = schemaProblems(specSchema, sg?.spec, "spec");
@@ -32,7 +35,17 @@ export function validateServiceGroup(sg: ServiceGroup, others: ServiceGroup[]): 
     if (schemaProblems(specSchema, other.spec, "spec").length) continue;
     const theirs = parseGroup(otherNs, otherName, other.spec).group;
     if (!theirs) continue;
-    problems.push(...overlapsBetween(group, theirs).map(o => overlapProblem(o.mine.path, describeRange(o.mine), otherName, o.theirs.path, describeRange(o.theirs))));
+    problems.push(
+      ...overlapsBetween(group, theirs).map(o =>
+        overlapProblem(
+          o.mine.path,
+          describeRange(o.mine),
+          otherName,
+          o.theirs.path,
+          describeRange(o.theirs),
+        ),
+      ),
+    );
   }
 
   const warnings: string[] = [];
@@ -44,7 +57,13 @@ export function validateServiceGroup(sg: ServiceGroup, others: ServiceGroup[]): 
   return problems.length ? { problems, warnings } : { problems, warnings, group };
 }
 
-function overlapProblem(path: string, mine: string, other: string, theirPath: string, theirs: string): Problem {
+function overlapProblem(
+  path: string,
+  mine: string,
+  other: string,
+  theirPath: string,
+  theirs: string,
+): Problem {
   return {
     path: `${path}.pool`,
     message: `${mine} overlaps ServiceGroup ${other} (${theirPath}.pool ${theirs}); an address must belong to one ServiceGroup only: shrink or move one of the pools`,

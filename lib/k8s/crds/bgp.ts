@@ -1,26 +1,51 @@
 import { ROUTER_ID_TEMPLATES } from "../bgp";
-import { UINT32_MAX, arr, bool, crd, duration, gvkOf, int, obj, oneOf, str, stringMap } from "./schema";
+import {
+  UINT32_MAX,
+  arr,
+  bool,
+  crd,
+  duration,
+  gvkOf,
+  int,
+  obj,
+  oneOf,
+  str,
+  stringMap,
+} from "./schema";
 
 const asn = (what: string) =>
-  int(`${what}, 1 to ${UINT32_MAX} (4-byte ASNs are supported).`, { format: "int64", minimum: 1, maximum: UINT32_MAX });
+  int(`${what}, 1 to ${UINT32_MAX} (4-byte ASNs are supported).`, {
+    format: "int64",
+    minimum: 1,
+    maximum: UINT32_MAX,
+  });
 
 const families = ["ipv4-unicast", "ipv6-unicast"];
 
-const nodeSelector = obj("Nodes that peer with this neighbor (a standard label selector); every node when unset.", {
-  matchLabels: stringMap("Labels a node must have, all of them, with these values."),
-  matchExpressions: arr(
-    "Label requirements a node must meet, all of them.",
-    obj(
-      "One label requirement.",
-      {
-        key: str("The label key."),
-        operator: oneOf(["In", "NotIn", "Exists", "DoesNotExist"], "How the node's label relates to values."),
-        values: arr("Label values; required for In and NotIn, empty for Exists and DoesNotExist.", str("A label value.")),
-      },
-      { required: ["key", "operator"] },
+const nodeSelector = obj(
+  "Nodes that peer with this neighbor (a standard label selector); every node when unset.",
+  {
+    matchLabels: stringMap("Labels a node must have, all of them, with these values."),
+    matchExpressions: arr(
+      "Label requirements a node must meet, all of them.",
+      obj(
+        "One label requirement.",
+        {
+          key: str("The label key."),
+          operator: oneOf(
+            ["In", "NotIn", "Exists", "DoesNotExist"],
+            "How the node's label relates to values.",
+          ),
+          values: arr(
+            "Label values; required for In and NotIn, empty for Exists and DoesNotExist.",
+            str("A label value."),
+          ),
+        },
+        { required: ["key", "operator"] },
+      ),
     ),
-  ),
-});
+  },
+);
 
 const neighbor = obj(
   "A BGP peer, usually the upstream router.",
@@ -29,14 +54,19 @@ const neighbor = obj(
     peerASN: asn("The peer's autonomous system number"),
     passwordSecretRef: obj(
       "Secret (in this object's namespace) holding the TCP MD5 password of the session.",
-      { name: str("Name of the Secret."), key: str("Key in the Secret whose value is the password.") },
+      {
+        name: str("Name of the Secret."),
+        key: str("Key in the Secret whose value is the password."),
+      },
       { required: ["name", "key"] },
     ),
     multihop: obj("Allow a peer that is more than one hop away (eBGP multihop).", {
       ttl: int("Maximum hops to the peer, 1 to 255.", { minimum: 1, maximum: 255 }),
     }),
     holdTime: duration('Hold time offered to the peer: "0s" (no keepalives) or at least "3s".'),
-    keepaliveTime: duration("Time between keepalives; shorter than holdTime (usually a third of it)."),
+    keepaliveTime: duration(
+      "Time between keepalives; shorter than holdTime (usually a third of it).",
+    ),
     families: arr(
       "Address families exchanged with the peer; both when unset.",
       oneOf(families, "An address family: ipv4-unicast or ipv6-unicast."),
@@ -70,13 +100,18 @@ export const bgpConfigurationCrd = crd({
       { required: ["asn"] },
     ),
     neighbors: arr("The BGP peers; each address at most once.", neighbor),
-    gracefulRestart: obj("BGP graceful restart (RFC 4724): peers keep routes while an agent restarts.", {
-      enabled: bool("Negotiate graceful restart with peers."),
-      restartTime: duration("How long peers keep routes of a restarting node; at most 4095s."),
-    }),
+    gracefulRestart: obj(
+      "BGP graceful restart (RFC 4724): peers keep routes while an agent restarts.",
+      {
+        enabled: bool("Negotiate graceful restart with peers."),
+        restartTime: duration("How long peers keep routes of a restarting node; at most 4095s."),
+      },
+    ),
     communities: arr(
       "BGP communities attached to advertised routes.",
-      str('A community: standard "65000:100", large "65000:1:2", or a well-known name such as no-export.'),
+      str(
+        'A community: standard "65000:100", large "65000:1:2", or a well-known name such as no-export.',
+      ),
     ),
     localPref: int("LOCAL_PREF attached to advertised routes (iBGP), 0 to 4294967295.", {
       format: "int64",
@@ -85,22 +120,43 @@ export const bgpConfigurationCrd = crd({
     }),
   }),
   printerColumns: [
-    { name: "ASN", type: "integer", jsonPath: ".spec.global.asn", description: "The cluster's ASN." },
-    { name: "Router ID", type: "string", jsonPath: ".spec.global.routerID", description: "Router ID or template." },
+    {
+      name: "ASN",
+      type: "integer",
+      jsonPath: ".spec.global.asn",
+      description: "The cluster's ASN.",
+    },
+    {
+      name: "Router ID",
+      type: "string",
+      jsonPath: ".spec.global.routerID",
+      description: "Router ID or template.",
+    },
   ],
 });
 
-const sessionStates = ["Idle", "Connect", "Active", "OpenSent", "OpenConfirm", "Established", "Unknown"];
+const sessionStates = [
+  "Idle",
+  "Connect",
+  "Active",
+  "OpenSent",
+  "OpenConfirm",
+  "Established",
+  "Unknown",
+];
 
 export const bgpNodeStatusCrd = crd({
   group: "bgp.purelb.io",
   version: "v1",
   names: { kind: "BGPNodeStatus", plural: "bgpnodestatuses", shortNames: ["bgpns"] },
   scope: "Cluster",
-  description: "BGP state of one node, named after it; written by the node agent, read-only for users.",
+  description:
+    "BGP state of one node, named after it; written by the node agent, read-only for users.",
   status: obj("What the node's BGP speaker reports.", {
     routerID: str("Router ID in use."),
-    routerIDSource: str('How routerID was chosen, e.g. "config" (an address in BGPConfiguration) or "template" (${NODE_IP}).'),
+    routerIDSource: str(
+      'How routerID was chosen, e.g. "config" (an address in BGPConfiguration) or "template" (${NODE_IP}).',
+    ),
     asn: int("ASN in use.", { format: "int64" }),
     neighbors: arr(
       "Sessions with the peers this node has.",
@@ -119,14 +175,27 @@ export const bgpNodeStatusCrd = crd({
     ),
     advertised: arr("Prefixes this node advertises.", str("A prefix, e.g. 172.31.0.1/32.")),
     lastUpdate: str("When the status last changed.", { format: "date-time" }),
-    heartbeat: str("When the agent last wrote the status, changed or not; a stale heartbeat means the agent is down.", {
-      format: "date-time",
-    }),
+    heartbeat: str(
+      "When the agent last wrote the status, changed or not; a stale heartbeat means the agent is down.",
+      {
+        format: "date-time",
+      },
+    ),
   }),
   printerColumns: [
-    { name: "Router ID", type: "string", jsonPath: ".status.routerID", description: "Router ID in use." },
+    {
+      name: "Router ID",
+      type: "string",
+      jsonPath: ".status.routerID",
+      description: "Router ID in use.",
+    },
     { name: "ASN", type: "integer", jsonPath: ".status.asn", description: "ASN in use." },
-    { name: "Last Update", type: "date", jsonPath: ".status.lastUpdate", description: "When the status last changed." },
+    {
+      name: "Last Update",
+      type: "date",
+      jsonPath: ".status.lastUpdate",
+      description: "When the status last changed.",
+    },
   ],
 });
 

@@ -4,7 +4,8 @@
  */
 export interface Schema {
   type: "object" | "array" | "string" | "integer" | "boolean";
-  description: string;
+  /** Every field has one (tests/unit/crds.test.ts), except metadata, whose docs the apiserver supplies. */
+  description?: string;
   properties?: Record<string, Schema>;
   additionalProperties?: Schema;
   items?: Schema;
@@ -12,21 +13,28 @@ export interface Schema {
   enum?: string[];
   minimum?: number;
   maximum?: number;
-  minLength?: number;
-  minItems?: number;
   format?: "int64" | "int32" | "date-time";
   pattern?: string;
   default?: unknown;
-  "x-kubernetes-list-type"?: "atomic" | "set" | "map";
-  "x-kubernetes-list-map-keys"?: string[];
-  "x-kubernetes-preserve-unknown-fields"?: boolean;
 }
 
 type Extra = Partial<Omit<Schema, "type" | "description">>;
 
-export const str = (description: string, extra: Extra = {}): Schema => ({ type: "string", description, ...extra });
-export const int = (description: string, extra: Extra = {}): Schema => ({ type: "integer", description, ...extra });
-export const bool = (description: string, extra: Extra = {}): Schema => ({ type: "boolean", description, ...extra });
+export const str = (description: string, extra: Extra = {}): Schema => ({
+  type: "string",
+  description,
+  ...extra,
+});
+export const int = (description: string, extra: Extra = {}): Schema => ({
+  type: "integer",
+  description,
+  ...extra,
+});
+export const bool = (description: string, extra: Extra = {}): Schema => ({
+  type: "boolean",
+  description,
+  ...extra,
+});
 export const oneOf = (values: string[], description: string, extra: Extra = {}): Schema =>
   str(description, { enum: values, ...extra });
 export const arr = (description: string, items: Schema, extra: Extra = {}): Schema => ({
@@ -101,10 +109,8 @@ const apiVersion = str(
   "Versioned schema of this object, e.g. purelb.io/v2; the apiserver converts recognised schemas to the latest internal value.",
 );
 const kindField = str("The REST resource this object represents, in CamelCase, e.g. ServiceGroup.");
-const metadata: Schema = {
-  type: "object",
-  description: "Standard object metadata: name, namespace, labels, annotations.",
-};
+// The apiserver refuses anything but the type here.
+const metadata: Schema = { type: "object" };
 
 interface CrdInput {
   group: string;
@@ -142,7 +148,9 @@ export function crd(input: CrdInput): Crd {
           name: version,
           served: true,
           storage: true,
-          schema: { openAPIV3Schema: { type: "object", description: input.description, properties } },
+          schema: {
+            openAPIV3Schema: { type: "object", description: input.description, properties },
+          },
           ...(input.status ? { subresources: { status: {} } } : {}),
           additionalPrinterColumns: [
             ...input.printerColumns,
@@ -161,7 +169,13 @@ export function crd(input: CrdInput): Crd {
 
 export function gvkOf(c: Crd): Gvk {
   const v = c.spec.versions.find(x => x.storage)!;
-  return { group: c.spec.group, version: v.name, kind: c.spec.names.kind, plural: c.spec.names.plural };
+  return {
+    group: c.spec.group,
+    version: v.name,
+    kind: c.spec.names.kind,
+    plural: c.spec.names.plural,
+  };
 }
 
-export const schemaOf = (c: Crd): Schema => c.spec.versions.find(x => x.storage)!.schema.openAPIV3Schema;
+export const schemaOf = (c: Crd): Schema =>
+  c.spec.versions.find(x => x.storage)!.schema.openAPIV3Schema;

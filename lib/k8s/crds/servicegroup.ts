@@ -3,8 +3,20 @@ import { Schema, arr, bool, crd, gvkOf, int, obj, oneOf, str } from "./schema";
 const pool = (family: 4 | 6): Schema => {
   const eg =
     family === 4
-      ? { range: "192.168.1.240-192.168.1.250", cidr: "192.168.1.240/29", subnet: "192.168.1.0/24", host: "/32", max: 32 }
-      : { range: "fd00:1::f0-fd00:1::ff", cidr: "fd00:1::f0/124", subnet: "fd00:1::/64", host: "/128", max: 128 };
+      ? {
+          range: "192.168.1.240-192.168.1.250",
+          cidr: "192.168.1.240/29",
+          subnet: "192.168.1.0/24",
+          host: "/32",
+          max: 32,
+        }
+      : {
+          range: "fd00:1::f0-fd00:1::ff",
+          cidr: "fd00:1::f0/124",
+          subnet: "fd00:1::/64",
+          host: "/128",
+          max: 128,
+        };
   return obj(
     `A range of IPv${family} addresses to allocate from, the subnet that holds it, and the mask the addresses get on an interface.`,
     {
@@ -22,7 +34,7 @@ const pool = (family: 4 | 6): Schema => {
   );
 };
 
-const poolSet = (where: string, extra: Record<string, Schema>): Record<string, Schema> => ({
+const poolSet = (where: string): Record<string, Schema> => ({
   v4pool: pool(4),
   v6pool: pool(6),
   v4pools: arr(`IPv4 ranges (use this or v4pool, not both). ${where}`, pool(4)),
@@ -33,21 +45,20 @@ const poolSet = (where: string, extra: Record<string, Schema>): Record<string, S
   balancePools: bool(
     "Allocate from the range with the fewest addresses in use, spreading Services evenly across ranges. Cannot be combined with multiPool.",
   ),
-  ...extra,
+  // in remote too, so that admission can say why it does not belong there
+  skipIPv6DAD: bool(
+    "Local pools only: add IPv6 addresses without Duplicate Address Detection. Faster, but only safe when nothing else on the link can hold the address.",
+  ),
 });
 
 const local = obj(
   "Addresses on the same subnet as the nodes. One elected node adds each address to its physical interface and answers ARP/NDP for it; externalTrafficPolicy is always Cluster. Set exactly one of local, remote and netbox.",
-  poolSet("Each range must be on a subnet that nodes have an address in.", {
-    skipIPv6DAD: bool(
-      "Add IPv6 addresses without Duplicate Address Detection: faster, but only safe when nothing else on the link can hold the address.",
-    ),
-  }),
+  poolSet("Each range must be on a subnet that nodes have an address in."),
 );
 
 const remote = obj(
   "Addresses routed to the cluster (not on the nodes' subnets). Every eligible node adds each address to kube-lb0 and BGP advertises it; externalTrafficPolicy Local is supported. Set exactly one of local, remote and netbox.",
-  poolSet("Use aggregation /32 or /128 for host routes.", {}),
+  poolSet("Use aggregation /32 or /128 for host routes."),
 );
 
 const netbox = obj(
@@ -55,9 +66,13 @@ const netbox = obj(
   {
     url: str("Root of the Netbox REST API, e.g. https://netbox.example.com/api."),
     tenant: str("Slug of the Netbox tenant that owns the addresses PureLB allocates."),
-    prefix: str("CIDR of the Netbox prefix to allocate from; when unset, Netbox picks an available address for the tenant."),
+    prefix: str(
+      "CIDR of the Netbox prefix to allocate from; when unset, Netbox picks an available address for the tenant.",
+    ),
     role: str("Netbox role given to allocated addresses, e.g. vip."),
-    tag: str("Netbox tag given to allocated addresses, so they can be found and audited in Netbox."),
+    tag: str(
+      "Netbox tag given to allocated addresses, so they can be found and audited in Netbox.",
+    ),
     aggregation: str(
       'Mask of the address on the interface: "default" uses the mask Netbox returns, "/N" overrides it (/32 or /128 for host routes).',
     ),
@@ -95,19 +110,57 @@ export const serviceGroupCrd = crd({
     netbox,
   }),
   status: obj("What the allocator observed about the group; written by PureLB.", {
-    poolType: oneOf(["local", "remote", "netbox"], "Which of local, remote and netbox the group is."),
+    poolType: oneOf(
+      ["local", "remote", "netbox"],
+      "Which of local, remote and netbox the group is.",
+    ),
     pools: str("The group's ranges, comma-separated, or the Netbox URL."),
     v4: usage(4),
     v6: usage(6),
-    observedGeneration: int("The metadata.generation the status describes.", { format: "int64", minimum: 0 }),
+    observedGeneration: int("The metadata.generation the status describes.", {
+      format: "int64",
+      minimum: 0,
+    }),
   }),
   printerColumns: [
-    { name: "Type", type: "string", jsonPath: ".status.poolType", description: "local, remote or netbox." },
-    { name: "Pools", type: "string", jsonPath: ".status.pools", description: "The group's ranges." },
-    { name: "V4 In Use", type: "integer", jsonPath: ".status.v4.inUse", description: "IPv4 addresses held by Services." },
-    { name: "V6 In Use", type: "integer", jsonPath: ".status.v6.inUse", description: "IPv6 addresses held by Services." },
-    { name: "V4 Size", type: "string", jsonPath: ".status.v4.size", description: "IPv4 addresses in the pools.", priority: 1 },
-    { name: "V6 Size", type: "string", jsonPath: ".status.v6.size", description: "IPv6 addresses in the pools.", priority: 1 },
+    {
+      name: "Type",
+      type: "string",
+      jsonPath: ".status.poolType",
+      description: "local, remote or netbox.",
+    },
+    {
+      name: "Pools",
+      type: "string",
+      jsonPath: ".status.pools",
+      description: "The group's ranges.",
+    },
+    {
+      name: "V4 In Use",
+      type: "integer",
+      jsonPath: ".status.v4.inUse",
+      description: "IPv4 addresses held by Services.",
+    },
+    {
+      name: "V6 In Use",
+      type: "integer",
+      jsonPath: ".status.v6.inUse",
+      description: "IPv6 addresses held by Services.",
+    },
+    {
+      name: "V4 Size",
+      type: "string",
+      jsonPath: ".status.v4.size",
+      description: "IPv4 addresses in the pools.",
+      priority: 1,
+    },
+    {
+      name: "V6 Size",
+      type: "string",
+      jsonPath: ".status.v6.size",
+      description: "IPv6 addresses in the pools.",
+      priority: 1,
+    },
   ],
 });
 
