@@ -1,4 +1,4 @@
-import { LBNodeAgentSpec, lbNodeAgentDefaults as d } from "../k8s/lbnodeagent";
+import { LBNodeAgentSpec, MIN_ADDRESS_LIFETIME_MS, MIN_LEASE_DURATION_MS, lbNodeAgentDefaults as d } from "../k8s/lbnodeagent";
 import { parseDuration } from "../validate/duration";
 
 /** The node agent's settings, parsed from the LBNodeAgent resource (or defaults). */
@@ -12,12 +12,6 @@ export interface AgentConfig {
   preferredLft: number;
   lease: { durationSeconds: number; renewMs: number };
 }
-
-/**
- * Lease timing when the LBNodeAgent does not set it: a node that dies loses its addresses
- * within 5 s, renewed every 1.5 s so that two lost renewals do not yet count as death.
- */
-export const LEASE_DEFAULTS = { duration: "5s", renew: "1.5s" } as const;
 
 export interface ConfigParse {
   config: AgentConfig;
@@ -51,15 +45,15 @@ export function parseAgentConfig(spec: LBNodeAgentSpec | undefined): ConfigParse
 
   let validMs = dur("spec.local.addressLifetime.valid", local.addressLifetime?.valid, d.addressLifetime.valid);
   let preferredMs = dur("spec.local.addressLifetime.preferred", local.addressLifetime?.preferred, local.addressLifetime?.valid ?? d.addressLifetime.preferred);
-  if (validMs > 0 && validMs < 10_000) {
-    problems.push(`spec.local.addressLifetime.valid ${local.addressLifetime?.valid} is too short to renew safely; using 10s`);
-    validMs = 10_000;
+  if (validMs > 0 && validMs < MIN_ADDRESS_LIFETIME_MS) {
+    problems.push(`spec.local.addressLifetime.valid ${local.addressLifetime?.valid} is too short to renew safely; using ${MIN_ADDRESS_LIFETIME_MS / 1000}s`);
+    validMs = MIN_ADDRESS_LIFETIME_MS;
   }
   if (validMs > 0 && (preferredMs === 0 || preferredMs > validMs)) preferredMs = validMs;
   if (validMs === 0) preferredMs = 0;
 
-  const leaseMs = dur("spec.lease.duration", spec?.lease?.duration, LEASE_DEFAULTS.duration, 1000);
-  let renewMs = dur("spec.lease.renew", spec?.lease?.renew, LEASE_DEFAULTS.renew, 100);
+  const leaseMs = dur("spec.lease.duration", spec?.lease?.duration, d.lease.duration, MIN_LEASE_DURATION_MS);
+  let renewMs = dur("spec.lease.renew", spec?.lease?.renew, d.lease.renew, 100);
   if (renewMs >= leaseMs) {
     problems.push(`spec.lease.renew must be shorter than spec.lease.duration; renewing every ${leaseMs / 3} ms`);
     renewMs = leaseMs / 3;

@@ -1,7 +1,7 @@
 import { Log } from "../log";
 import { Address, Family, familyName, formatAddress, parseAddress } from "../ip/address";
 import { Cidr, formatCidr, parseCidr } from "../ip/cidr";
-import { rangeSize } from "../ip/range";
+import { formatRange, rangeSize } from "../ip/range";
 import { AddressBook } from "../ipam/address-book";
 import { allocate } from "../ipam/allocate";
 import { Failure, fail } from "../ipam/failure";
@@ -369,7 +369,8 @@ export class Allocator {
   }
 
   groupStatus(group: GroupModel): ServiceGroupStatus {
-    const status: ServiceGroupStatus = {};
+    const pools = group.type === "netbox" ? (group.netbox?.url ?? "") : group.ranges.map(r => formatRange(r.range)).join(",");
+    const status: ServiceGroupStatus = { poolType: group.type, pools };
     for (const family of [4, 6] as const) {
       const ranges = group.ranges.filter(r => r.family === family);
       if (!ranges.length) continue;

@@ -35,8 +35,20 @@ export interface GroupParse {
   problems: Problem[];
 }
 
-/** Turns a ServiceGroup spec into the allocator's model, or says exactly what is wrong. */
+/**
+ * Turns a ServiceGroup spec into the allocator's model, or says exactly what is wrong.
+ * The apiserver enforces the CRD schema, but an object of the wrong shape (an older CRD,
+ * a hand-made test object) must still become a problem, not an exception.
+ */
 export function parseGroup(namespace: string, name: string, spec: ServiceGroupSpec | undefined): GroupParse {
+  try {
+    return parseWellFormed(namespace, name, spec);
+  } catch (err) {
+    return { problems: [{ path: "spec", message: `does not have the ServiceGroup shape (${String(err)}); see kubectl explain servicegroup.spec` }] };
+  }
+}
+
+function parseWellFormed(namespace: string, name: string, spec: ServiceGroupSpec | undefined): GroupParse {
   const problems: Problem[] = [];
   const kinds = (["local", "remote", "netbox"] as const).filter(k => spec?.[k] !== undefined && spec?.[k] !== null);
   if (kinds.length !== 1) {

@@ -38,6 +38,9 @@ export interface FamilyUsage {
 }
 
 export interface ServiceGroupStatus {
+  poolType?: "local" | "remote" | "netbox";
+  /** The ranges, comma-separated, or the Netbox URL: for `kubectl get sg`. */
+  pools?: string;
   v4?: FamilyUsage;
   v6?: FamilyUsage;
   observedGeneration?: number;
