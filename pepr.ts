@@ -6,6 +6,8 @@ import cfg from "./package.json";
 if (process.env.PURELB_MODE === "agent") {
   void import("./capabilities/nodeagent").then(m => m.startNodeAgent());
 } else {
+  // The allocator first: it starts listing Services while Pepr loads.
+  void import("./lib/allocator/main");
   void Promise.all([import("pepr"), import("./capabilities/allocator"), import("./capabilities/validation")]).then(
     ([{ PeprModule }, { Allocator }, { Validation }]) => new PeprModule(cfg, [Allocator, Validation]),
   );

@@ -58,7 +58,7 @@ export async function runAllocator(client: KubeClient, namespace = process.env.P
   });
   await Promise.all([listGroups, leases.start(), services.start()]);
   allocator.markSynced();
-  Log.info({ namespace }, "allocator synced and running");
+  Log.info({ namespace, services: allocator.book.size, sinceProcessStartMs: Math.round(process.uptime() * 1000) }, "allocator synced and running");
   const informers = [groups, leases, services] as Informer<unknown>[];
   return {
     allocator,

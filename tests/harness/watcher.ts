@@ -64,7 +64,7 @@ export async function startWatcher(kubeconfig: string, env: Record<string, strin
   const child: ChildProcess = spawn(process.execPath, [BUNDLE], {
     cwd: root,
     env: { ...process.env, KUBECONFIG: kubeconfig, PEPR_WATCH_MODE: "true", SSL_KEY_PATH: key, SSL_CERT_PATH: crt, LOG_LEVEL: "warn", ...env },
-    stdio: ["ignore", "ignore", "inherit"],
+    stdio: ["ignore", process.env.PURELB_WATCHER_LOG ? "inherit" : "ignore", "inherit"],
   });
   const exited = new Promise<void>(r => child.once("exit", () => r()));
   const pid = child.pid!;
