@@ -7,6 +7,7 @@ const suites: [string, () => Promise<{ run(): Promise<BenchResult[]> }>][] = [
   ["allocation (in-process)", () => import("./alloc")],
   ["allocator on a real control plane", () => import("./controlplane")],
   ["node agent (netns, root)", () => import("./agent")],
+  ["BGP (netns, root)", () => import("./bgp")],
 ];
 
 async function main(): Promise<void> {

@@ -6,12 +6,13 @@ export const Allocator = new Capability({
   description: "Gives every LoadBalancer Service its addresses from a ServiceGroup",
 });
 
-// A watch that stops delivering without an error (seen with API throttling) would leave
-// Services unserved. The server ends every watch within 240 s, so one silent for 300 s is
-// stuck: this periodic check replaces it and retries pending work.
+// A watch that stops delivering without an error (API throttling, a proxy that lost its
+// upstream) would leave Services unserved. The apiserver sends a bookmark at least once a
+// minute to watches that ask for them, so one silent for 150 s is stuck: this periodic
+// check replaces it and retries pending work.
 Allocator.OnSchedule({
   name: "allocator-resync",
   every: 30,
   unit: "seconds",
-  run: async () => (await allocator)?.resync(300_000),
+  run: async () => (await allocator)?.resync(150_000),
 });

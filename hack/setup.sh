@@ -6,7 +6,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # openssl: the test control plane makes its certificates with it.
 # iproute2, tcpdump: the node agent's network-namespace tests.
-packages=(ca-certificates openssl iproute2 tcpdump)
+# gobgpd, bird2: BGP tests (gobgpd per node, BIRD as the upstream router), each run by the
+#   tests inside their own namespaces with their own config and sockets; the host services
+#   the packages may start are neither used nor disturbed.
+# golang-github-osrg-gobgp-dev: gobgp's .proto files, loaded at run time (lib/bgp/proto.ts).
+packages=(ca-certificates openssl iproute2 tcpdump gobgpd golang-github-osrg-gobgp-dev bird2)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

@@ -112,6 +112,13 @@ export async function runAgent(opts: AgentRunOptions): Promise<RunningAgent> {
     onConfig: c => keeper.setTiming(c.lease),
   }));
   const ns = (path: string) => `/apis/${path.replace("{ns}", namespace)}`;
+  // BGP (gobgpd sidecar) runs beside the address work and never holds it up; loaded only when on.
+  const bgp =
+    process.env.PURELB_BGP === "true"
+      ? import("../bgp/run")
+          .then(m => m.startBgp({ client, node, namespace, extInterface: () => a.config.extInterface }))
+          .catch(err => void Log.error({ err: String(err) }, "BGP could not start"))
+      : undefined;
 
   const configs = new Informer<LBNodeAgent>(
     client,
@@ -183,6 +190,7 @@ export async function runAgent(opts: AgentRunOptions): Promise<RunningAgent> {
     stop() {
       stopping ??= (async () => {
         informers.forEach(i => i.stop());
+        await (await bgp)?.stop(); // routes go before the addresses do
         await a.withdrawAll();
         await keeper.stop();
         kernel.close?.();

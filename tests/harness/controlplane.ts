@@ -24,9 +24,13 @@ export interface ControlPlane {
   server: string;
   dir: string;
   stop(): Promise<void>;
+  /** Stops kube-apiserver only (etcd keeps the data), then starts it again on the same port. */
+  restartApiserver(downMs?: number): Promise<void>;
 }
 
 export interface ControlPlaneOptions {
+  /** Extra kube-apiserver flags, e.g. a small --max-requests-inflight to provoke 429s. */
+  apiserverArgs?: string[];
   /** Address kube-apiserver listens on; default 127.0.0.1. */
   bindAddress?: string;
   /** For certs, etcd data, logs and kubeconfig; kept by stop(). Default: a temp dir stop() removes. */
@@ -109,8 +113,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     // Otherwise kube-apiserver races etcd and fills its log with gRPC dial errors.
     await waitFor(procs, async () => (await get(etcdUrl, "/health")) === 200);
 
-    procs.push(
-      launch(dir, "kube-apiserver", apiserverBin, [
+    const apiserverArgs = [
         `--etcd-servers=${etcdUrl}`,
         `--bind-address=${bindAddress}`,
         `--secure-port=${apiPort}`,
@@ -132,8 +135,9 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
         // PureLB's node agent is privileged; let tests create such Pods.
         "--allow-privileged=true",
         "--profiling=false",
-      ]),
-    );
+        ...(opts.apiserverArgs ?? []),
+    ];
+    procs.push(launch(dir, "kube-apiserver", apiserverBin, apiserverArgs));
 
     const server = `https://${urlHost(bindAddress)}:${apiPort}`;
     const tls = {
@@ -150,7 +154,14 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
 
     const kubeconfig = join(dir, "kubeconfig");
     writeFileSync(kubeconfig, kubeconfigYaml(server, tls), { mode: 0o600 });
-    return { kubeconfig, server, dir, stop };
+    const restartApiserver = async (downMs = 0): Promise<void> => {
+      const i = procs.findIndex(p => p.name === "kube-apiserver");
+      await terminate(procs[i]);
+      await delay(downMs);
+      procs[i] = launch(dir, "kube-apiserver", apiserverBin, apiserverArgs);
+      await waitFor(procs, async () => (await get(server, "/readyz", tls)) === 200);
+    };
+    return { kubeconfig, server, dir, stop, restartApiserver };
   } catch (err) {
     const logs = procs
       .map(p => `--- last lines of ${p.name}.log ---\n${tail(p.log, 25)}`)

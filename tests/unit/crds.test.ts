@@ -132,6 +132,8 @@ describe("CRD manifests", () => {
       asn: 1,
       neighbors: [],
       advertised: [],
+      speaker: { state: "Running", address: "" },
+      problems: [],
       lastUpdate: "",
       heartbeat: "",
     };

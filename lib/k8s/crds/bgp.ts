@@ -174,6 +174,14 @@ export const bgpNodeStatusCrd = crd({
       ),
     ),
     advertised: arr("Prefixes this node advertises.", str("A prefix, e.g. 172.31.0.1/32.")),
+    speaker: obj("The gobgpd sidecar as the agent sees it.", {
+      state: oneOf(["Running", "Stopped", "Unreachable"], "Running: BGP started with the configuration; Stopped: no usable configuration; Unreachable: gobgpd's API does not answer (down or not up yet), retried with backoff."),
+      address: str("gobgpd's gRPC API address."),
+      message: str("Why the speaker is in its state, when it is not plainly Running."),
+      lastRestart: str("When the agent last restarted BGP in gobgpd to apply a global change.", { format: "date-time" }),
+      lastRestartReason: str("What changed to need that restart, e.g. the ASN."),
+    }),
+    problems: arr("Parts of the BGPConfiguration this node could not apply, and what was done instead.", str("One problem.")),
     lastUpdate: str("When the status last changed.", { format: "date-time" }),
     heartbeat: str(
       "When the agent last wrote the status, changed or not; a stale heartbeat means the agent is down.",

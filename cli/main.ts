@@ -1,0 +1,537 @@
+// kubectl purelb: inspect a Service, pool usage, configuration checks, component status.
+// Run as a kubectl plugin (kubectl-purelb on PATH, see cli/kubectl-purelb) or with
+// `npx tsx cli/main.ts ...`.
+import { parseArgs } from "node:util";
+import cfg from "../package.json";
+import { DEFAULT_NAMESPACE } from "../lib/k8s/annotations";
+import { KubeClient } from "../lib/k8s/client";
+import { toServiceModel } from "../lib/k8s/service";
+import {
+  getService,
+  listAgents,
+  listAllGroups,
+  listBgpConfigs,
+  listBgpStatuses,
+  listGroups,
+  listNodeLeases,
+  listServices,
+  listWorkloads,
+  readyEndpointNodes,
+  serviceEvents,
+} from "./cluster";
+import { inspectService, InspectReport } from "./inspect";
+import { CliError, EXIT, connect, requirePureLBCrds, serves } from "./kube";
+import { Format, age, serialize, table } from "./output";
+import { GroupUsage, poolUsage } from "./pools";
+import { StatusReport, clusterStatus } from "./status";
+import { ValidateReport, validateCluster } from "./validate";
+
+const PEPR_NAMESPACE = "pepr-system";
+const UUID = cfg.pepr.uuid;
+
+const USAGE = `kubectl purelb: see what PureLB does with your Services, and why.
+
+Usage:
+  kubectl purelb inspect NAMESPACE/SERVICE   addresses, group, announcing node and interface,
+                                             election, sharing, recent Events and a diagnosis
+  kubectl purelb pools [--show-services]     size and use of every ServiceGroup range
+  kubectl purelb validate                    the admission checks over every PureLB object,
+                                             plus ranges no node can announce and missing
+                                             LBNodeAgent/BGPConfiguration (exit 1 on FAIL)
+  kubectl purelb status                      allocator, admission and node agents, node
+                                             Leases, BGP sessions (exit 1 if something is down)
+
+Options:
+  -o, --output table|json|yaml   output format (default table)
+  -n, --namespace NS             inspect SERVICE: the Service's namespace (default "default");
+                                 validate: check only the Services of NS, and only PureLB's
+                                 own namespace's configuration (default: everything)
+      --purelb-namespace NS      where PureLB's ServiceGroups, LBNodeAgents and Leases are
+                                 (default $PURELB_NAMESPACE or ${DEFAULT_NAMESPACE})
+      --kubeconfig FILE          kubeconfig (default $KUBECONFIG or ~/.kube/config)
+      --context NAME             kubeconfig context (default: the current context)
+  -h, --help                     this help
+      --version                  the PureLB version
+
+Exit codes: 0 fine, 1 validate found FAIL / status found a problem, 2 usage error,
+3 the cluster cannot be reached or PureLB's CRDs are missing.
+`;
+
+interface Options {
+  output: Format;
+  namespace?: string;
+  purelbNamespace: string;
+  showServices: boolean;
+}
+
+export async function main(
+  argv: string[],
+  write: (text: string) => void = t => process.stdout.write(t),
+): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        output: { type: "string", short: "o", default: "table" },
+        namespace: { type: "string", short: "n" },
+        "purelb-namespace": {
+          type: "string",
+          default: process.env.PURELB_NAMESPACE || DEFAULT_NAMESPACE,
+        },
+        kubeconfig: { type: "string" },
+        context: { type: "string" },
+        "show-services": { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+        version: { type: "boolean", default: false },
+      },
+    });
+  } catch (err) {
+    throw new CliError(`${(err as Error).message}\n\n${USAGE}`, EXIT.usage);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    write(USAGE);
+    return EXIT.ok;
+  }
+  if (values.version) {
+    write(`kubectl-purelb ${cfg.version}\n`);
+    return EXIT.ok;
+  }
+  const output = values.output as Format;
+  if (!["table", "json", "yaml"].includes(output))
+    throw new CliError(`--output must be table, json or yaml, not "${output}"`, EXIT.usage);
+  const [command, ...args] = positionals;
+  const opts: Options = {
+    output,
+    namespace: values.namespace,
+    purelbNamespace: values["purelb-namespace"],
+    showServices: values["show-services"],
+  };
+  const expectArgs = (n: number, shape: string) => {
+    if (args.length !== n)
+      throw new CliError(`usage: kubectl purelb ${command}${shape ? ` ${shape}` : ""}`, EXIT.usage);
+  };
+  if (!command) throw new CliError(USAGE, EXIT.usage);
+  if (!["inspect", "pools", "validate", "status"].includes(command))
+    throw new CliError(`unknown command "${command}"\n\n${USAGE}`, EXIT.usage);
+  if (command === "inspect") expectArgs(1, "NAMESPACE/SERVICE");
+  else expectArgs(0, "");
+
+  const client = await connect({ kubeconfig: values.kubeconfig, context: values.context });
+  switch (command) {
+    case "inspect":
+      return inspect(client, args[0], opts, write);
+    case "pools":
+      return pools(client, opts, write);
+    case "validate":
+      return validate(client, opts, write);
+    default:
+      return status(client, opts, write);
+  }
+}
+
+function emit<T>(
+  report: T,
+  opts: Options,
+  write: (t: string) => void,
+  asTable: (r: T) => string,
+): void {
+  write(opts.output === "table" ? asTable(report) : serialize(report, opts.output));
+}
+
+// ---------------------------------------------------------------------------- inspect
+
+async function inspect(
+  client: KubeClient,
+  target: string,
+  opts: Options,
+  write: (t: string) => void,
+): Promise<number> {
+  const [namespace, name] = target.includes("/")
+    ? target.split("/", 2)
+    : [opts.namespace ?? "default", target];
+  if (!namespace || !name)
+    throw new CliError("usage: kubectl purelb inspect NAMESPACE/SERVICE", EXIT.usage);
+  await requirePureLBCrds(client);
+  const now = Date.now();
+  const service = await getService(client, namespace, name);
+  if (!service) throw new CliError(`Service ${namespace}/${name} not found`, EXIT.findings);
+  const svc = toServiceModel(service);
+  const [groups, leases, services, events, readyNodes] = await Promise.all([
+    listGroups(client, opts.purelbNamespace),
+    listNodeLeases(client, opts.purelbNamespace, now),
+    listServices(client),
+    serviceEvents(client, namespace, name, service.metadata.uid),
+    svc.externalTrafficPolicy === "Local"
+      ? readyEndpointNodes(client, namespace, name)
+      : Promise.resolve(undefined),
+  ]);
+  const report = inspectService({
+    namespace: opts.purelbNamespace,
+    service,
+    groups,
+    members: leases.map(l => l.member),
+    services: services.map(toServiceModel),
+    events,
+    readyNodes,
+    now,
+  });
+  emit(report, opts, write, r => inspectTable(r, now));
+  return EXIT.ok;
+}
+
+function inspectTable(r: InspectReport, now: number): string {
+  const lines: string[] = [];
+  const family = [r.ipFamilyPolicy, r.ipFamilies.join(",")].filter(Boolean).join(" ");
+  lines.push(
+    `Service:       ${r.service} (${[r.type, family, r.externalTrafficPolicy ? `externalTrafficPolicy ${r.externalTrafficPolicy}` : "", r.loadBalancerClass ? `class ${r.loadBalancerClass}` : ""].filter(Boolean).join(", ")})`,
+  );
+  const g = r.group;
+  lines.push(
+    `ServiceGroup:  ${g.name ?? "-"}${g.name && !g.exists ? " (does not exist)" : ""}${g.poolType ? `, pool type ${g.poolType}` : ""}${g.requested && g.requested !== g.name ? ` (asks for ${g.requested})` : ""}`,
+  );
+  if (r.addresses.length) {
+    lines.push("Addresses:");
+    const rows = r.addresses.map(a => [
+      a.address,
+      a.family,
+      a.kind,
+      a.pool,
+      a.subnet,
+      a.announcing?.node,
+      a.announcing?.interface,
+      a.winner,
+      (a.kind === "remote" ? a.nodes : a.candidates)?.join(",") || undefined,
+    ]);
+    lines.push(
+      indent(
+        table(
+          [
+            "ADDRESS",
+            "FAMILY",
+            "TYPE",
+            "POOL",
+            "SUBNET",
+            "ANNOUNCED BY",
+            "INTERFACE",
+            "ELECTED",
+            "CANDIDATES/NODES",
+          ],
+          rows,
+        ),
+      ),
+    );
+  } else {
+    lines.push("Addresses:     none");
+  }
+  if (r.sharing) {
+    const others = r.sharing.with.map(
+      w => `${w.service} (${w.addresses.join(",") || "no address"}; ${w.ports.join(",")})`,
+    );
+    lines.push(
+      `Sharing:       key "${r.sharing.key}"${others.length ? ` with ${others.join(", ")}` : ", no other Service yet"}`,
+    );
+  }
+  if (r.events.length) {
+    lines.push("Events:");
+    const rows = r.events.map(e => [
+      e.time ? age((now - Date.parse(e.time)) / 1000) : undefined,
+      e.type,
+      e.reason,
+      e.source,
+      e.count > 1 ? `${e.message} (x${e.count})` : e.message,
+    ]);
+    lines.push(indent(table(["AGE", "TYPE", "REASON", "FROM", "MESSAGE"], rows)));
+  } else {
+    lines.push("Events:        none");
+  }
+  lines.push(`Diagnosis:     ${r.diagnosis.join("\n               ")}`);
+  return lines.join("\n") + "\n";
+}
+
+const indent = (text: string) =>
+  text
+    .trimEnd()
+    .split("\n")
+    .map(l => `  ${l}`)
+    .join("\n");
+
+// ---------------------------------------------------------------------------- pools
+
+async function pools(
+  client: KubeClient,
+  opts: Options,
+  write: (t: string) => void,
+): Promise<number> {
+  await requirePureLBCrds(client);
+  const [groups, services] = await Promise.all([
+    listGroups(client, opts.purelbNamespace),
+    listServices(client),
+  ]);
+  const usage = poolUsage(groups, services.map(toServiceModel));
+  const report = {
+    namespace: opts.purelbNamespace,
+    groups: opts.showServices ? usage : usage.map(withoutServices),
+  };
+  emit(report, opts, write, r => poolsTable(r.groups, r.namespace, opts.showServices));
+  return EXIT.ok;
+}
+
+function withoutServices(
+  g: GroupUsage,
+): Omit<GroupUsage, "ranges" | "elsewhere"> & { ranges: object[]; elsewhere: object } {
+  const drop = (r: GroupUsage["ranges"][number]) => {
+    const copy: Partial<GroupUsage["ranges"][number]> = { ...r };
+    delete copy.services;
+    return copy;
+  };
+  return { ...g, ranges: g.ranges.map(drop), elsewhere: { inUse: g.elsewhere.inUse } };
+}
+
+function poolsTable(
+  groups: (GroupUsage | ReturnType<typeof withoutServices>)[],
+  namespace: string,
+  showServices: boolean,
+): string {
+  if (!groups.length) return `No ServiceGroups in ${namespace}.\n`;
+  const rows: (string | bigint | undefined)[][] = [];
+  for (const g of groups as GroupUsage[]) {
+    const svc = (list: string[] | undefined) =>
+      showServices ? [list?.join(",") || undefined] : [];
+    if (g.type === "invalid") {
+      rows.push([
+        g.name,
+        "invalid",
+        undefined,
+        g.problem,
+        undefined,
+        undefined,
+        g.elsewhere.inUse,
+        undefined,
+        ...svc(g.elsewhere.services),
+      ]);
+      continue;
+    }
+    if (g.type === "netbox") {
+      rows.push([
+        g.name,
+        "netbox",
+        undefined,
+        `${g.netbox?.url ?? ""} tenant ${g.netbox?.tenant ?? ""}`,
+        undefined,
+        "external",
+        g.elsewhere.inUse,
+        undefined,
+        ...svc(g.elsewhere.services),
+      ]);
+      continue;
+    }
+    for (const r of g.ranges)
+      rows.push([
+        g.name,
+        g.type,
+        r.family,
+        r.pool,
+        r.subnet,
+        r.size,
+        r.inUse,
+        r.free,
+        ...svc(r.services),
+      ]);
+    if (g.elsewhere.inUse > 0n)
+      rows.push([
+        g.name,
+        g.type,
+        undefined,
+        "(outside the current pools)",
+        undefined,
+        undefined,
+        g.elsewhere.inUse,
+        undefined,
+        ...svc(g.elsewhere.services),
+      ]);
+  }
+  return table(
+    [
+      "GROUP",
+      "TYPE",
+      "FAMILY",
+      "POOL",
+      "SUBNET",
+      "SIZE",
+      "IN USE",
+      "FREE",
+      ...(showServices ? ["SERVICES"] : []),
+    ],
+    rows,
+  );
+}
+
+// ---------------------------------------------------------------------------- validate
+
+async function validate(
+  client: KubeClient,
+  opts: Options,
+  write: (t: string) => void,
+): Promise<number> {
+  await requirePureLBCrds(client);
+  const now = Date.now();
+  const hasBgp = await serves(client, "bgp.purelb.io/v1");
+  const [groups, agents, bgp, services, leases] = await Promise.all([
+    listAllGroups(client),
+    listAgents(client),
+    hasBgp ? listBgpConfigs(client) : Promise.resolve(undefined),
+    listServices(client),
+    listNodeLeases(client, opts.purelbNamespace, now),
+  ]);
+  // -n: one application namespace against PureLB's configuration, ignoring everything else.
+  const scoped = <T extends { metadata: { namespace?: string } }>(
+    items: T[],
+    ns: string | undefined,
+  ) => (ns === undefined ? items : items.filter(i => i.metadata.namespace === ns));
+  const only = opts.namespace === undefined ? undefined : opts.purelbNamespace;
+  const report = validateCluster({
+    namespace: opts.purelbNamespace,
+    groups: scoped(groups, only),
+    agents: scoped(agents, only),
+    bgp: bgp && scoped(bgp, only),
+    services: scoped(services, opts.namespace),
+    members: leases.map(l => l.member),
+    now,
+  });
+  emit(report, opts, write, validateTable);
+  return report.summary.FAIL > 0 ? EXIT.findings : EXIT.ok;
+}
+
+function validateTable(r: ValidateReport): string {
+  const rows = r.findings.map(f => [f.level, f.kind, f.name, f.message]);
+  return `${table(["RESULT", "KIND", "NAME", "MESSAGE"], rows)}\n${r.summary.PASS} PASS, ${r.summary.WARN} WARN, ${r.summary.FAIL} FAIL\n`;
+}
+
+// ---------------------------------------------------------------------------- status
+
+async function status(
+  client: KubeClient,
+  opts: Options,
+  write: (t: string) => void,
+): Promise<number> {
+  const now = Date.now();
+  const [hasPureLB, hasBgp] = await Promise.all([
+    serves(client, "purelb.io/v2"),
+    serves(client, "bgp.purelb.io/v1"),
+  ]);
+  const [admission, watcher, agents, leases, bgp] = await Promise.all([
+    listWorkloads(
+      client,
+      "Deployment",
+      PEPR_NAMESPACE,
+      `pepr.dev/uuid=${UUID},pepr.dev/controller=admission`,
+    ),
+    listWorkloads(
+      client,
+      "Deployment",
+      PEPR_NAMESPACE,
+      `pepr.dev/uuid=${UUID},pepr.dev/controller=watcher`,
+    ),
+    listWorkloads(
+      client,
+      "DaemonSet",
+      opts.purelbNamespace,
+      "app.kubernetes.io/component=lbnodeagent",
+    ),
+    listNodeLeases(client, opts.purelbNamespace, now),
+    hasBgp ? listBgpStatuses(client) : Promise.resolve(undefined),
+  ]);
+  const report = clusterStatus({
+    namespace: opts.purelbNamespace,
+    peprNamespace: PEPR_NAMESPACE,
+    admission,
+    watcher,
+    agents,
+    leases,
+    bgp,
+    now,
+  });
+  if (!hasPureLB)
+    report.problems.unshift(
+      "PureLB's CRDs are not installed (the API server does not serve purelb.io/v2); install PureLB or kubectl apply -f dist/purelb-crds.yaml",
+    );
+  emit(report, opts, write, statusTable);
+  return report.problems.length ? EXIT.findings : EXIT.ok;
+}
+
+function statusTable(r: StatusReport): string {
+  const parts: string[] = [];
+  parts.push(
+    table(
+      ["COMPONENT", "KIND", "NAME", "READY", "STATE"],
+      r.components.map(c => [c.component, c.kind, c.name, `${c.ready}/${c.desired}`, c.state]),
+    ),
+  );
+  parts.push(
+    r.leases.length
+      ? `Node Leases in ${r.namespace}:\n${indent(
+          table(
+            ["NODE", "LIVE", "SUBNETS", "RENEWED", "EXPIRES IN"],
+            r.leases.map(l => [
+              l.node,
+              l.live ? "yes" : "no",
+              l.subnets.join(","),
+              l.renewed,
+              `${l.expiresIn}s`,
+            ]),
+          ),
+        )}\n`
+      : `Node Leases in ${r.namespace}: none\n`,
+  );
+  if (r.bgp === undefined) parts.push("BGP: the bgp.purelb.io CRDs are not installed\n");
+  else if (!r.bgp.length)
+    parts.push("BGP: no BGPNodeStatus (BGP is off, or no agent runs the sidecar)\n");
+  else {
+    const rows = r.bgp.map(b => [
+      b.node,
+      b.routerID,
+      b.asn,
+      b.peer,
+      b.state,
+      b.uptime,
+      b.prefixesSent,
+      b.prefixesReceived,
+      b.advertised,
+      b.heartbeatAge === undefined
+        ? undefined
+        : `${age(b.heartbeatAge)} ago${b.stale ? " (stale)" : ""}`,
+    ]);
+    parts.push(
+      `BGP sessions:\n${indent(table(["NODE", "ROUTER ID", "ASN", "PEER", "STATE", "UPTIME", "SENT", "RECEIVED", "ADVERTISED", "STATUS WRITTEN"], rows))}\n`,
+    );
+  }
+  parts.push(
+    r.problems.length
+      ? `Problems:\n${r.problems.map(p => `  - ${p}`).join("\n")}\n`
+      : "No problems found.\n",
+  );
+  return parts.join("\n");
+}
+
+// ---------------------------------------------------------------------------- entry
+
+/** Runs the CLI and exits with its code; errors are printed as one message, without a stack. */
+export function run(argv = process.argv.slice(2)): void {
+  // Exit once the output is flushed: the client's keep-alive sockets would hold the process.
+  const exit = (code: number) =>
+    process.stdout.write("", () => process.stderr.write("", () => process.exit(code)));
+  main(argv).then(exit, err => {
+    if (err instanceof CliError) {
+      process.stderr.write(`kubectl purelb: ${err.message.trimEnd()}\n`);
+      exit(err.exitCode);
+      return;
+    }
+    process.stderr.write(
+      `kubectl purelb: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    exit(EXIT.cluster);
+  });
+}
