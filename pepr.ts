@@ -8,7 +8,12 @@ if (process.env.PURELB_MODE === "agent") {
 } else {
   // The allocator first: it starts listing Services while Pepr loads.
   void import("./lib/allocator/main");
-  void Promise.all([import("pepr"), import("./capabilities/allocator"), import("./capabilities/validation")]).then(
-    ([{ PeprModule }, { Allocator }, { Validation }]) => new PeprModule(cfg, [Allocator, Validation]),
+  void Promise.all([
+    import("pepr"),
+    import("./capabilities/allocator"),
+    import("./capabilities/validation"),
+  ]).then(
+    ([{ PeprModule }, { Allocator }, { Validation }]) =>
+      new PeprModule(cfg, [Allocator, Validation]),
   );
 }

@@ -7,7 +7,9 @@ import { BenchResult, nowMs, progress } from "./result";
 
 function group(pool: string, subnet: string): GroupModel {
   const v6 = pool.includes(":");
-  const parsed = parseGroup("bench", "g", { remote: v6 ? { v6pool: { pool, subnet } } : { v4pool: { pool, subnet } } });
+  const parsed = parseGroup("bench", "g", {
+    remote: v6 ? { v6pool: { pool, subnet } } : { v4pool: { pool, subnet } },
+  });
   if (!parsed.group) throw new Error(JSON.stringify(parsed.problems));
   return parsed.group;
 }
@@ -58,7 +60,16 @@ export async function run(): Promise<BenchResult[]> {
     ["IPv6 /64", "2001:db8::/64", "2001:db8::/64"],
   ];
   const iterations = 50_000;
-  const costs = pools.map(([label, pool, subnet]) => [label, Math.min(cycleCost(group(pool, subnet), iterations), cycleCost(group(pool, subnet), iterations))] as const);
+  const costs = pools.map(
+    ([label, pool, subnet]) =>
+      [
+        label,
+        Math.min(
+          cycleCost(group(pool, subnet), iterations),
+          cycleCost(group(pool, subnet), iterations),
+        ),
+      ] as const,
+  );
   // Pool size must not matter: each pool is compared with the small pool of its family.
   const base = (label: string) => costs[label.startsWith("IPv6") ? 3 : 0];
   const out: BenchResult[] = costs.map(([label, us]) => {
@@ -76,7 +87,13 @@ export async function run(): Promise<BenchResult[]> {
   fill(10_000); // warm the JIT
   const t10 = fill(10_000);
   const t100 = fill(100_000);
-  out.push({ figure: "10k allocations", value: Number(t10.toFixed(1)), unit: "ms", target: "baseline", pass: true });
+  out.push({
+    figure: "10k allocations",
+    value: Number(t10.toFixed(1)),
+    unit: "ms",
+    target: "baseline",
+    pass: true,
+  });
   out.push({
     figure: "100k allocations",
     value: Number(t100.toFixed(1)),

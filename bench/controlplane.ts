@@ -2,7 +2,14 @@
 // create-to-address latency, a burst, 10k Services, memory, churn and restart.
 import { KubeClient } from "../lib/k8s/client";
 import { startControlPlane } from "../tests/harness/controlplane";
-import { apply, clientFor, ensureNamespace, installCrds, remove, serviceObject } from "../tests/harness/kube";
+import {
+  apply,
+  clientFor,
+  ensureNamespace,
+  installCrds,
+  remove,
+  serviceObject,
+} from "../tests/harness/kube";
 import { Watcher, buildBundle, prepareCluster, startWatcher } from "../tests/harness/watcher";
 import { BenchResult, nowMs, percentile, progress } from "./result";
 
@@ -17,15 +24,25 @@ class IngressWatch {
   constructor(private readonly client: KubeClient) {}
 
   async start(): Promise<void> {
-    const list = await this.client.request<{ metadata: { resourceVersion: string } }>("GET", `/api/v1/namespaces/${NS}/services?limit=1`);
+    const list = await this.client.request<{ metadata: { resourceVersion: string } }>(
+      "GET",
+      `/api/v1/namespaces/${NS}/services?limit=1`,
+    );
     void this.client
       .stream(
         `/api/v1/namespaces/${NS}/services?watch=1&resourceVersion=${list.metadata.resourceVersion}`,
         line => {
-          const ev = JSON.parse(line) as { type: string; object: { metadata: { name: string }; status?: { loadBalancer?: { ingress?: { ip: string }[] } } } };
+          const ev = JSON.parse(line) as {
+            type: string;
+            object: {
+              metadata: { name: string };
+              status?: { loadBalancer?: { ingress?: { ip: string }[] } };
+            };
+          };
           const ips = (ev.object.status?.loadBalancer?.ingress ?? []).map(i => i.ip);
           if (ev.type === "DELETED") this.seen.delete(ev.object.metadata.name);
-          else if (ips.length && !this.seen.has(ev.object.metadata.name)) this.seen.set(ev.object.metadata.name, { at: nowMs(), ips });
+          else if (ips.length && !this.seen.has(ev.object.metadata.name))
+            this.seen.set(ev.object.metadata.name, { at: nowMs(), ips });
           this.waiters.splice(0).forEach(w => w());
         },
         this.abort.signal,
@@ -55,7 +72,11 @@ const create = (client: KubeClient, name: string) =>
     body: serviceObject(NS, name, { ipFamilyPolicy: "SingleStack", ipFamilies: ["IPv6"] }),
   });
 
-async function inParallel(items: string[], limit: number, fn: (name: string) => Promise<unknown>): Promise<void> {
+async function inParallel(
+  items: string[],
+  limit: number,
+  fn: (name: string) => Promise<unknown>,
+): Promise<void> {
   let next = 0;
   await Promise.all(
     Array.from({ length: limit }, async () => {
@@ -66,7 +87,8 @@ async function inParallel(items: string[], limit: number, fn: (name: string) => 
 
 function duplicates(watch: IngressWatch): number {
   const owners = new Map<string, number>();
-  for (const { ips } of watch.seen.values()) for (const ip of ips) owners.set(ip, (owners.get(ip) ?? 0) + 1);
+  for (const { ips } of watch.seen.values())
+    for (const ip of ips) owners.set(ip, (owners.get(ip) ?? 0) + 1);
   return [...owners.values()].filter(n => n > 1).length;
 }
 
@@ -88,7 +110,11 @@ export async function run(): Promise<BenchResult[]> {
       apiVersion: "purelb.io/v2",
       kind: "ServiceGroup",
       metadata: { name: "default" },
-      spec: { remote: { v6pool: { pool: "2001:db8:1::/112", subnet: "2001:db8:1::/112", aggregation: "/128" } } },
+      spec: {
+        remote: {
+          v6pool: { pool: "2001:db8:1::/112", subnet: "2001:db8:1::/112", aggregation: "/128" },
+        },
+      },
     });
     watcher = await startWatcher(cp.kubeconfig);
     await watch.start();
@@ -106,8 +132,20 @@ export async function run(): Promise<BenchResult[]> {
     lat.sort((a, b) => a - b);
     const p50 = percentile(lat, 50);
     const p99 = percentile(lat, 99);
-    out.push({ figure: "create → status IP p50 (500 sequential)", value: round(p50), unit: "ms", target: "≤ 30 ms", pass: p50 <= 30 });
-    out.push({ figure: "create → status IP p99 (500 sequential)", value: round(p99), unit: "ms", target: "≤ 100 ms", pass: p99 <= 100 });
+    out.push({
+      figure: "create → status IP p50 (500 sequential)",
+      value: round(p50),
+      unit: "ms",
+      target: "≤ 30 ms",
+      pass: p50 <= 30,
+    });
+    out.push({
+      figure: "create → status IP p99 (500 sequential)",
+      value: round(p99),
+      unit: "ms",
+      target: "≤ 100 ms",
+      pass: p99 <= 100,
+    });
 
     progress("a burst of 1,000 Services");
     const burst = Array.from({ length: 1000 }, (_, i) => `burst-${i}`);
@@ -115,23 +153,52 @@ export async function run(): Promise<BenchResult[]> {
     await inParallel(burst, 32, name => create(client, name));
     const allServed = await watch.until(() => burst.every(n => watch.seen.has(n)), 60_000);
     const burstMs = Math.max(...burst.map(n => watch.seen.get(n)?.at ?? Infinity)) - b0;
-    out.push({ figure: "1,000-Service burst, all allocated", value: round(burstMs), unit: "ms", target: "≤ 10,000 ms, no duplicate", pass: allServed && burstMs <= 10_000 && duplicates(watch) === 0, note: `${duplicates(watch)} duplicates` });
+    out.push({
+      figure: "1,000-Service burst, all allocated",
+      value: round(burstMs),
+      unit: "ms",
+      target: "≤ 10,000 ms, no duplicate",
+      pass: allServed && burstMs <= 10_000 && duplicates(watch) === 0,
+      note: `${duplicates(watch)} duplicates`,
+    });
 
     progress("filling to 10,000 Services");
     const fill = Array.from({ length: 10_000 - 1500 }, (_, i) => `fill-${i}`);
     await inParallel(fill, 32, name => create(client, name));
     await watch.until(() => watch.seen.size >= 10_000, 180_000);
     const rss10k = await waitRss(watcher, 5000);
-    out.push({ figure: "allocator RSS, idle", value: round(idle), unit: "MB", target: "info", pass: true });
-    out.push({ figure: "allocator RSS with 10k Services", value: round(rss10k), unit: "MB", target: "≤ 200 MB", pass: rss10k <= 200, note: `${watch.seen.size} served, ${duplicates(watch)} duplicates` });
+    out.push({
+      figure: "allocator RSS, idle",
+      value: round(idle),
+      unit: "MB",
+      target: "info",
+      pass: true,
+    });
+    out.push({
+      figure: "allocator RSS with 10k Services",
+      value: round(rss10k),
+      unit: "MB",
+      target: "≤ 200 MB",
+      pass: rss10k <= 200,
+      note: `${watch.seen.size} served, ${duplicates(watch)} duplicates`,
+    });
 
     progress("churn: delete and re-create 2,000 Services");
     const churn = fill.slice(0, 2000);
-    await inParallel(churn, 32, name => remove(client, `/api/v1/namespaces/${NS}/services/${name}`));
+    await inParallel(churn, 32, name =>
+      remove(client, `/api/v1/namespaces/${NS}/services/${name}`),
+    );
     await inParallel(churn, 32, name => create(client, name));
     await watch.until(() => churn.every(n => watch.seen.has(n)), 120_000);
     const rssChurn = await waitRss(watcher, 5000);
-    out.push({ figure: "allocator RSS after churn", value: round(rssChurn), unit: "MB", target: "≤ 200 MB, flat", pass: rssChurn <= 200 && rssChurn <= rss10k * 1.15, note: `${((rssChurn / rss10k - 1) * 100).toFixed(1)}% vs before` });
+    out.push({
+      figure: "allocator RSS after churn",
+      value: round(rssChurn),
+      unit: "MB",
+      target: "≤ 200 MB, flat",
+      pass: rssChurn <= 200 && rssChurn <= rss10k * 1.15,
+      note: `${((rssChurn / rss10k - 1) * 100).toFixed(1)}% vs before`,
+    });
 
     progress("restart with 10k allocated Services");
     await watcher.stop("SIGTERM");
@@ -140,7 +207,14 @@ export async function run(): Promise<BenchResult[]> {
     await create(client, "after-restart");
     await watch.until(() => watch.seen.has("after-restart"), 60_000);
     const restartMs = (watch.seen.get("after-restart")?.at ?? Infinity) - r0;
-    out.push({ figure: "restart with 10k: rebuilt and allocating", value: round(restartMs), unit: "ms", target: "≤ 3,000 ms", pass: restartMs <= 3000, note: `${duplicates(watch)} duplicates` });
+    out.push({
+      figure: "restart with 10k: rebuilt and allocating",
+      value: round(restartMs),
+      unit: "ms",
+      target: "≤ 3,000 ms",
+      pass: restartMs <= 3000,
+      note: `${duplicates(watch)} duplicates`,
+    });
   } finally {
     watch.stop();
     await watcher?.stop();

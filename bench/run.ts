@@ -19,10 +19,24 @@ async function main(): Promise<void> {
     try {
       for (const r of await (await load()).run()) rows.push({ suite: name, ...r });
     } catch (err) {
-      rows.push({ suite: name, figure: "(suite failed)", value: NaN, unit: "", target: "", pass: false, note: String(err) });
+      rows.push({
+        suite: name,
+        figure: "(suite failed)",
+        value: NaN,
+        unit: "",
+        target: "",
+        pass: false,
+        note: String(err),
+      });
     }
   }
-  const table = rows.map(r => [r.figure, `${r.value} ${r.unit}`, r.target, r.pass ? "pass" : "FAIL", r.note ?? ""]);
+  const table = rows.map(r => [
+    r.figure,
+    `${r.value} ${r.unit}`,
+    r.target,
+    r.pass ? "pass" : "FAIL",
+    r.note ?? "",
+  ]);
   const head = ["figure", "value", "target", "result", "note"];
   const widths = head.map((h, i) => Math.max(h.length, ...table.map(t => t[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join("  ");
@@ -33,7 +47,9 @@ async function main(): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
   writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), rows }, null, 2));
-  console.log(`\n${rows.filter(r => r.pass).length}/${rows.length} targets met; results in ${path.relative(process.cwd(), file)}`);
+  console.log(
+    `\n${rows.filter(r => r.pass).length}/${rows.length} targets met; results in ${path.relative(process.cwd(), file)}`,
+  );
   if (rows.some(r => !r.pass)) process.exitCode = 1;
 }
 

@@ -39,7 +39,12 @@ export function startNodeAgent(): void {
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   process.on("SIGINT", () => void shutdown("SIGINT"));
 
-  runAgent({ client: KubeClient.fromEnvironment(), leaseClient: KubeClient.fromEnvironment(), node, namespace }).then(
+  runAgent({
+    client: KubeClient.fromEnvironment(),
+    leaseClient: KubeClient.fromEnvironment(),
+    node,
+    namespace,
+  }).then(
     r => {
       running = r;
       if (stopping) {

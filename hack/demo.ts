@@ -34,14 +34,19 @@ async function main(): Promise<void> {
   await apply(client, "/api/v1/namespaces/default/services", service);
   say(`Applied Service default/${service.metadata.name} (samples/service.yaml)`);
 
-  const svc = await waitFor("the sample Service's address", async () => {
-    const s = await getService(client, "default", service.metadata.name);
-    return s.ingress.length ? s : undefined;
-  }, 60_000);
+  const svc = await waitFor(
+    "the sample Service's address",
+    async () => {
+      const s = await getService(client, "default", service.metadata.name);
+      return s.ingress.length ? s : undefined;
+    },
+    60_000,
+  );
   say("What PureLB did");
   console.log(`  status.loadBalancer.ingress: ${svc.ingress.join(", ")}`);
   for (const [k, v] of Object.entries(svc.annotations)) console.log(`  ${k}: ${v}`);
-  for (const e of await eventsFor(client, "default", service.metadata.name)) console.log(`  event ${e.type} ${e.reason}: ${e.message}`);
+  for (const e of await eventsFor(client, "default", service.metadata.name))
+    console.log(`  event ${e.type} ${e.reason}: ${e.message}`);
 
   let kubectl = "kubectl";
   try {
@@ -61,7 +66,9 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     say("Stopping");
-    await remove(client, `/api/v1/namespaces/default/services/${service.metadata.name}`).catch(() => undefined);
+    await remove(client, `/api/v1/namespaces/default/services/${service.metadata.name}`).catch(
+      () => undefined,
+    );
     await mod.stop();
     await cp?.stop();
     process.exit(0);

@@ -7,8 +7,12 @@ import { pino, stdTimeFunctions } from "pino";
  * (~95 MB) into the node agent, which runs on every node with a 120 MB budget.
  */
 export const Log = pino({
-  transport: process.env.PEPR_PRETTY_LOGS === "true" ? { target: "pino-pretty", options: { colorize: true } } : undefined,
-  timestamp: process.env.PINO_TIME_STAMP === "iso" ? stdTimeFunctions.isoTime : stdTimeFunctions.epochTime,
+  transport:
+    process.env.PEPR_PRETTY_LOGS === "true"
+      ? { target: "pino-pretty", options: { colorize: true } }
+      : undefined,
+  timestamp:
+    process.env.PINO_TIME_STAMP === "iso" ? stdTimeFunctions.isoTime : stdTimeFunctions.epochTime,
 });
 
 if (process.env.LOG_LEVEL) Log.level = process.env.LOG_LEVEL;

@@ -10,7 +10,16 @@ import { AddressSpec, KernelAddress, KernelLink } from "../netlink/messages";
 import type { AnnounceTarget, GarpSettings } from "../announce/announcer";
 import { Member, cachedHash, nextExpiry } from "../election/election";
 import { AgentConfig, parseAgentConfig } from "./config";
-import { DesiredAddress, HeldAddress, NodeInterface, desiredState, interfaceSubnets, isOurs, localCapable, planChanges } from "./desired";
+import {
+  DesiredAddress,
+  HeldAddress,
+  NodeInterface,
+  desiredState,
+  interfaceSubnets,
+  isOurs,
+  localCapable,
+  planChanges,
+} from "./desired";
 import { announcedAddresses, winnerChanges } from "./metrics";
 
 /** The kernel side, as the agent needs it (RtNetlink in production). */
@@ -127,7 +136,13 @@ export class NodeAgent {
     const before = this.members.get(key);
     this.members.set(key, m);
     // A renewal alone changes no election while the node stays live; only the expiry timer needs it.
-    if (!before || before.node !== m.node || subnetsText(before.subnets) !== subnetsText(m.subnets) || before.expires <= this.now()) this.trigger();
+    if (
+      !before ||
+      before.node !== m.node ||
+      subnetsText(before.subnets) !== subnetsText(m.subnets) ||
+      before.expires <= this.now()
+    )
+      this.trigger();
     else this.scheduleExpiry();
   }
 
@@ -139,7 +154,8 @@ export class NodeAgent {
     if (!slice) return this.removeSlice(key);
     const before = this.slices.get(key);
     this.slices.set(key, slice);
-    if (!before || before.nodes.join() !== slice.nodes.join() || before.service !== slice.service) this.trigger();
+    if (!before || before.nodes.join() !== slice.nodes.join() || before.service !== slice.service)
+      this.trigger();
   }
 
   removeSlice(key: string): void {
@@ -158,17 +174,25 @@ export class NodeAgent {
 
   private applyConfig(): void {
     const first = [...this.agentSpecs.keys()].sort()[0];
-    const { config, problems } = parseAgentConfig(first === undefined ? undefined : this.agentSpecs.get(first));
+    const { config, problems } = parseAgentConfig(
+      first === undefined ? undefined : this.agentSpecs.get(first),
+    );
     for (const p of problems) Log.warn({ lbnodeagent: first }, p);
     const text = JSON.stringify({ ...config, localInterface: String(config.localInterface) });
     if (text === this.configText) return;
     this.configText = text;
     this.config = config;
-    Log.info({ lbnodeagent: first ?? "(none: defaults)", config: JSON.parse(text) }, "node agent configuration");
+    Log.info(
+      { lbnodeagent: first ?? "(none: defaults)", config: JSON.parse(text) },
+      "node agent configuration",
+    );
     clearInterval(this.renewTimer);
     if (config.validLft > 0) {
       // Finite lifetimes are renewed once a third is used; check six times per lifetime.
-      this.renewTimer = setInterval(() => this.trigger(), Math.max(1000, (config.validLft * 1000) / 6));
+      this.renewTimer = setInterval(
+        () => this.trigger(),
+        Math.max(1000, (config.validLft * 1000) / 6),
+      );
       this.renewTimer.unref();
     }
     clearInterval(this.refreshTimer);
@@ -236,7 +260,10 @@ export class NodeAgent {
   }
 
   private async readKernel(): Promise<{ ifaces: NodeInterface[]; held: HeldAddress[] }> {
-    const [first, addrs] = await Promise.all([this.opts.kernel.links(), this.opts.kernel.addresses()]);
+    const [first, addrs] = await Promise.all([
+      this.opts.kernel.links(),
+      this.opts.kernel.addresses(),
+    ]);
     let links = first;
     const ext = this.config.extInterface;
     let extLink = links.find(l => l.name === ext);
@@ -248,15 +275,26 @@ export class NodeAgent {
         extLink = links.find(l => l.name === ext);
       } catch (err) {
         this.extCreateFailed = ext;
-        Log.error({ interface: ext, err: String(err) }, "cannot create the interface for remote addresses; create it (any type) and restart the agent");
+        Log.error(
+          { interface: ext, err: String(err) },
+          "cannot create the interface for remote addresses; create it (any type) and restart the agent",
+        );
       }
     }
     if (extLink && !extLink.up) {
-      await this.opts.kernel.setLinkUp(extLink.index).catch(err => Log.warn({ interface: ext, err: String(err) }, "cannot set link up"));
+      await this.opts.kernel
+        .setLinkUp(extLink.index)
+        .catch(err => Log.warn({ interface: ext, err: String(err) }, "cannot set link up"));
     }
     const names = new Map(links.map(l => [l.index, l.name]));
     return {
-      ifaces: links.map(l => ({ index: l.index, name: l.name, mac: l.mac, up: l.up, loopback: l.loopback })),
+      ifaces: links.map(l => ({
+        index: l.index,
+        name: l.name,
+        mac: l.mac,
+        up: l.up,
+        loopback: l.loopback,
+      })),
       held: addrs.map(a => ({ ...a, ifname: names.get(a.ifindex) ?? "" })),
     };
   }
@@ -293,11 +331,18 @@ export class NodeAgent {
     const byName = new Map(ifaces.map(i => [i.name, i]));
     const failures: { d: DesiredAddress | HeldAddress; services: string[]; err: unknown }[] = [];
 
-    const removed = await Promise.allSettled(plan.remove.map(h => this.opts.kernel.deleteAddress(h.ifindex, h.address, h.prefix)));
+    const removed = await Promise.allSettled(
+      plan.remove.map(h => this.opts.kernel.deleteAddress(h.ifindex, h.address, h.prefix)),
+    );
     removed.forEach((r, i) => {
-      if (r.status === "rejected") failures.push({ d: plan.remove[i], services: [], err: r.reason });
+      if (r.status === "rejected")
+        failures.push({ d: plan.remove[i], services: [], err: r.reason });
       else {
-        if (plan.remove.length <= LOG_EACH) Log.info({ address: plan.remove[i].address, interface: plan.remove[i].ifname }, "address withdrawn");
+        if (plan.remove.length <= LOG_EACH)
+          Log.info(
+            { address: plan.remove[i].address, interface: plan.remove[i].ifname },
+            "address withdrawn",
+          );
         this.heldLocal.delete(plan.remove[i].address);
       }
     });
@@ -319,14 +364,32 @@ export class NodeAgent {
       if (r.status === "rejected") failures.push({ d, services: d.services, err: r.reason });
       else if (d.fresh) {
         fresh.push(d);
-        if (plan.add.length <= LOG_EACH) Log.info({ address: `${d.address}/${d.prefix}`, interface: d.ifname, kind: d.kind, services: d.services }, "address added");
+        if (plan.add.length <= LOG_EACH)
+          Log.info(
+            {
+              address: `${d.address}/${d.prefix}`,
+              interface: d.ifname,
+              kind: d.kind,
+              services: d.services,
+            },
+            "address added",
+          );
       }
     });
     // The interfaces match now: that is what the reconcile time measures. Announcements,
     // annotations and Events follow without holding up the next reconcile.
     const kernelMs = performance.now() - started;
     if (plan.add.length > LOG_EACH || plan.remove.length > LOG_EACH) {
-      Log.info({ added: fresh.length, renewed: plan.add.length - fresh.length, removed: plan.remove.length, failed: failures.length, ms: Math.round(kernelMs) }, "addresses changed");
+      Log.info(
+        {
+          added: fresh.length,
+          renewed: plan.add.length - fresh.length,
+          removed: plan.remove.length,
+          failed: failures.length,
+          ms: Math.round(kernelMs),
+        },
+        "addresses changed",
+      );
     }
 
     // Local addresses: announce the fresh ones, record who announces, notice problems.
@@ -334,7 +397,13 @@ export class NodeAgent {
       if (d.kind !== "local") continue;
       const iface = byName.get(d.ifname)!;
       if (failures.some(f => f.d.address === d.address)) continue;
-      this.heldLocal.set(d.address, { ifindex: iface.index, ifname: iface.name, mac: iface.mac, address: d.address, family: d.family });
+      this.heldLocal.set(d.address, {
+        ifindex: iface.index,
+        ifname: iface.name,
+        mac: iface.mac,
+        address: d.address,
+        family: d.family,
+      });
       this.failed.delete(d.address);
       const value = `${this.opts.node},${d.ifname}`;
       const ann = d.family === 4 ? Annotation.announcingIPv4 : Annotation.announcingIPv6;
@@ -349,7 +418,10 @@ export class NodeAgent {
           this.written.set(wkey, mark);
           this.opts.api.annotate(svc, { [ann]: value }).catch(err => {
             this.written.delete(wkey);
-            Log.warn({ service: key, err: String(err) }, "could not write the announcing annotation");
+            Log.warn(
+              { service: key, err: String(err) },
+              "could not write the announcing annotation",
+            );
             this.retryLater();
           });
         }
@@ -363,10 +435,18 @@ export class NodeAgent {
       announce.push(t);
       for (const key of d.services) {
         const svc = this.services.get(key);
-        if (svc) this.opts.api.event(svc, "Normal", "AnnouncingLocal", `Announcing ${d.address} from node ${this.opts.node}, interface ${d.ifname}`);
+        if (svc)
+          this.opts.api.event(
+            svc,
+            "Normal",
+            "AnnouncingLocal",
+            `Announcing ${d.address} from node ${this.opts.node}, interface ${d.ifname}`,
+          );
       }
     }
-    for (const h of ours) if (!desired.addresses.has(h.address) || desired.addresses.get(h.address)!.kind !== "local") this.heldLocal.delete(h.address);
+    for (const h of ours)
+      if (!desired.addresses.has(h.address) || desired.addresses.get(h.address)!.kind !== "local")
+        this.heldLocal.delete(h.address);
 
     for (const f of failures) {
       const message = `node ${this.opts.node} could not ${"services" in f.d && f.services.length ? "add" : "remove"} ${f.d.address} on ${"ifname" in f.d ? f.d.ifname : ""}: ${errText(f.err)}`;
@@ -394,20 +474,29 @@ export class NodeAgent {
     const seen = new Set<string>();
     for (const e of desired.elections) {
       seen.add(e.address);
-      if (this.lastWinner.has(e.address) && this.lastWinner.get(e.address) !== e.winner) winnerChanges.inc({ family: familyName(e.family) });
+      if (this.lastWinner.has(e.address) && this.lastWinner.get(e.address) !== e.winner)
+        winnerChanges.inc({ family: familyName(e.family) });
       this.lastWinner.set(e.address, e.winner);
     }
     for (const a of [...this.lastWinner.keys()]) if (!seen.has(a)) this.lastWinner.delete(a);
-    for (const a of [...this.failed.keys()]) if (!desired.addresses.has(a) && !desired.problems.some(p => p.address === a)) this.failed.delete(a);
+    for (const a of [...this.failed.keys()])
+      if (!desired.addresses.has(a) && !desired.problems.some(p => p.address === a))
+        this.failed.delete(a);
     if (this.written.size > 50_000) this.written.clear();
 
     const counts = { local4: 0, local6: 0, remote4: 0, remote6: 0 };
     for (const d of desired.addresses.values()) counts[`${d.kind}${d.family}`]++;
     for (const type of ["local", "remote"] as const) {
-      for (const family of [4, 6] as const) announcedAddresses.set({ type, family: familyName(family) }, counts[`${type}${family}`]);
+      for (const family of [4, 6] as const)
+        announcedAddresses.set({ type, family: familyName(family) }, counts[`${type}${family}`]);
     }
     this.scheduleExpiry();
-    this.lastReport = { added: plan.add.length, removed: plan.remove.length, failed: failures.length, ms: kernelMs };
+    this.lastReport = {
+      added: plan.add.length,
+      removed: plan.remove.length,
+      failed: failures.length,
+      ms: kernelMs,
+    };
     this.announceSoon(announce);
     if (plan.add.length || plan.remove.length) {
       this.lastBusyReport = this.lastReport;
@@ -436,7 +525,12 @@ export class NodeAgent {
   /** Sends announcements in slices of 64, yielding between them, so a burst never stalls the loop. */
   private announceSoon(targets: AnnounceTarget[], settings: GarpSettings = this.config.garp): void {
     const slice = targets.splice(0, 64);
-    for (const t of slice) void this.opts.announcer.announce(t, settings, () => this.heldLocal.get(t.address)?.ifindex === t.ifindex);
+    for (const t of slice)
+      void this.opts.announcer.announce(
+        t,
+        settings,
+        () => this.heldLocal.get(t.address)?.ifindex === t.ifindex,
+      );
     if (targets.length) setImmediate(() => this.announceSoon(targets, settings));
   }
 
@@ -453,9 +547,12 @@ export class NodeAgent {
     this.heldLocal.clear();
     const { held } = await this.readKernel();
     const ours = held.filter(h => isOurs(h, this.config, this.groups));
-    const results = await Promise.allSettled(ours.map(h => this.opts.kernel.deleteAddress(h.ifindex, h.address, h.prefix)));
+    const results = await Promise.allSettled(
+      ours.map(h => this.opts.kernel.deleteAddress(h.ifindex, h.address, h.prefix)),
+    );
     results.forEach((r, i) => {
-      if (r.status === "rejected") Log.warn({ address: ours[i].address, err: String(r.reason) }, "could not withdraw address");
+      if (r.status === "rejected")
+        Log.warn({ address: ours[i].address, err: String(r.reason) }, "could not withdraw address");
     });
     Log.info({ count: ours.length }, "withdrew this node's addresses");
     return ours.length;
@@ -467,9 +564,22 @@ const EMPTY: ReadonlySet<string> = new Set();
 /** What of a Service the agent acts on; other changes (e.g. our own annotation) cause no work. */
 function relevant(s: ServiceModel): string {
   const a = s.annotations;
-  return [s.type, s.ingress.join(), s.externalTrafficPolicy, a[Annotation.poolType], a[Annotation.allocatedFrom], a[Annotation.announcingIPv4], a[Annotation.announcingIPv6], s.uid].join("|");
+  return [
+    s.type,
+    s.ingress.join(),
+    s.externalTrafficPolicy,
+    a[Annotation.poolType],
+    a[Annotation.allocatedFrom],
+    a[Annotation.announcingIPv4],
+    a[Annotation.announcingIPv6],
+    s.uid,
+  ].join("|");
 }
 
-const subnetsText = (c: Cidr[]): string => c.map(x => `${x.family}:${x.network}/${x.prefix}`).sort().join(",");
+const subnetsText = (c: Cidr[]): string =>
+  c
+    .map(x => `${x.family}:${x.network}/${x.prefix}`)
+    .sort()
+    .join(",");
 
 const errText = (err: unknown): string => (err instanceof Error ? err.message : String(err));

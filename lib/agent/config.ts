@@ -1,4 +1,9 @@
-import { LBNodeAgentSpec, MIN_ADDRESS_LIFETIME_MS, MIN_LEASE_DURATION_MS, lbNodeAgentDefaults as d } from "../k8s/lbnodeagent";
+import {
+  LBNodeAgentSpec,
+  MIN_ADDRESS_LIFETIME_MS,
+  MIN_LEASE_DURATION_MS,
+  lbNodeAgentDefaults as d,
+} from "../k8s/lbnodeagent";
 import { parseDuration } from "../validate/duration";
 
 /** The node agent's settings, parsed from the LBNodeAgent resource (or defaults). */
@@ -25,7 +30,9 @@ export function parseAgentConfig(spec: LBNodeAgentSpec | undefined): ConfigParse
   const dur = (path: string, value: string | undefined, fallback: string, min = 0): number => {
     const ms = parseDuration(value ?? fallback);
     if (ms === undefined || ms < min) {
-      problems.push(`${path} "${value}" is not a duration of at least ${min} ms; using ${fallback}`);
+      problems.push(
+        `${path} "${value}" is not a duration of at least ${min} ms; using ${fallback}`,
+      );
       return parseDuration(fallback)!;
     }
     return ms;
@@ -37,25 +44,47 @@ export function parseAgentConfig(spec: LBNodeAgentSpec | undefined): ConfigParse
     try {
       localInterface = new RegExp(li);
     } catch (err) {
-      problems.push(`spec.local.localInterface "${li}" is not a regular expression (${(err as Error).message}); using default`);
+      problems.push(
+        `spec.local.localInterface "${li}" is not a regular expression (${(err as Error).message}); using default`,
+      );
     }
   }
   const count = local.garp?.count ?? d.garp.count;
-  if (!Number.isInteger(count) || count < 1) problems.push(`spec.local.garp.count ${count} must be an integer of at least 1; using ${d.garp.count}`);
+  if (!Number.isInteger(count) || count < 1)
+    problems.push(
+      `spec.local.garp.count ${count} must be an integer of at least 1; using ${d.garp.count}`,
+    );
 
-  let validMs = dur("spec.local.addressLifetime.valid", local.addressLifetime?.valid, d.addressLifetime.valid);
-  let preferredMs = dur("spec.local.addressLifetime.preferred", local.addressLifetime?.preferred, local.addressLifetime?.valid ?? d.addressLifetime.preferred);
+  let validMs = dur(
+    "spec.local.addressLifetime.valid",
+    local.addressLifetime?.valid,
+    d.addressLifetime.valid,
+  );
+  let preferredMs = dur(
+    "spec.local.addressLifetime.preferred",
+    local.addressLifetime?.preferred,
+    local.addressLifetime?.valid ?? d.addressLifetime.preferred,
+  );
   if (validMs > 0 && validMs < MIN_ADDRESS_LIFETIME_MS) {
-    problems.push(`spec.local.addressLifetime.valid ${local.addressLifetime?.valid} is too short to renew safely; using ${MIN_ADDRESS_LIFETIME_MS / 1000}s`);
+    problems.push(
+      `spec.local.addressLifetime.valid ${local.addressLifetime?.valid} is too short to renew safely; using ${MIN_ADDRESS_LIFETIME_MS / 1000}s`,
+    );
     validMs = MIN_ADDRESS_LIFETIME_MS;
   }
   if (validMs > 0 && (preferredMs === 0 || preferredMs > validMs)) preferredMs = validMs;
   if (validMs === 0) preferredMs = 0;
 
-  const leaseMs = dur("spec.lease.duration", spec?.lease?.duration, d.lease.duration, MIN_LEASE_DURATION_MS);
+  const leaseMs = dur(
+    "spec.lease.duration",
+    spec?.lease?.duration,
+    d.lease.duration,
+    MIN_LEASE_DURATION_MS,
+  );
   let renewMs = dur("spec.lease.renew", spec?.lease?.renew, d.lease.renew, 100);
   if (renewMs >= leaseMs) {
-    problems.push(`spec.lease.renew must be shorter than spec.lease.duration; renewing every ${leaseMs / 3} ms`);
+    problems.push(
+      `spec.lease.renew must be shorter than spec.lease.duration; renewing every ${leaseMs / 3} ms`,
+    );
     renewMs = leaseMs / 3;
   }
   return {

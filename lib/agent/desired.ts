@@ -106,7 +106,10 @@ export function desiredState(input: DesiredInput): DesiredState {
   const { node, now, config } = input;
   const addresses = new Map<string, DesiredAddress>();
   const problems: DesiredState["problems"] = [];
-  const locals = new Map<string, { a: Address; svcs: string[]; group?: GroupModel; nodad: boolean }>();
+  const locals = new Map<
+    string,
+    { a: Address; svcs: string[]; group?: GroupModel; nodad: boolean }
+  >();
   const members = [...input.members];
   const capable = localCapable(input.interfaces, config);
   const ext = input.interfaces.find(i => i.name === config.extInterface);
@@ -160,7 +163,11 @@ export function desiredState(input: DesiredInput): DesiredState {
       .filter((x): x is { i: NodeInterface; subnet: Cidr } => !!x.subnet)
       .sort((x, y) => x.i.index - y.i.index);
     if (!onSubnet.length) {
-      problems.push({ address: text, services: l.svcs, message: `no interface of node ${node} is on a subnet that holds ${text}` });
+      problems.push({
+        address: text,
+        services: l.svcs,
+        message: `no interface of node ${node} is on a subnet that holds ${text}`,
+      });
       continue;
     }
     const { i, subnet } = onSubnet[0];
@@ -194,7 +201,11 @@ const isLinkLocal6 = (a: Address): boolean => a.family === 6 && a.value >> 118n 
  * interface or, on any other interface, has the finite lifetime PureLB gives local addresses
  * (DHCP and SLAAC addresses are finite too, but are never inside a PureLB pool).
  */
-export function isOurs(held: HeldAddress, config: AgentConfig, groups: ReadonlyMap<string, GroupModel>): boolean {
+export function isOurs(
+  held: HeldAddress,
+  config: AgentConfig,
+  groups: ReadonlyMap<string, GroupModel>,
+): boolean {
   if (held.proto !== undefined && held.proto !== 0) return held.proto === PURELB_ADDR_PROTO;
   const a = parseAddress(held.address);
   if (!a || held.scope !== 0 || isLinkLocal6(a)) return false;
@@ -209,16 +220,24 @@ export function isOurs(held: HeldAddress, config: AgentConfig, groups: ReadonlyM
 }
 
 /** The node's subnets per interface, from the addresses PureLB did not add (global scope only). */
-export function interfaceSubnets(held: HeldAddress[], ours: (h: HeldAddress) => boolean): Map<number, Cidr[]> {
+export function interfaceSubnets(
+  held: HeldAddress[],
+  ours: (h: HeldAddress) => boolean,
+): Map<number, Cidr[]> {
   const out = new Map<number, Cidr[]>();
   for (const h of held) {
     if (h.scope !== 0 || h.dadfailed || ours(h)) continue;
     const a = parseAddress(h.address);
     if (!a || isLinkLocal6(a)) continue;
     const mask = ((1n << BigInt(familyBits(a.family))) - 1n) >> BigInt(h.prefix);
-    const c: Cidr = { family: a.family, network: a.value & ~mask & ((1n << BigInt(familyBits(a.family))) - 1n), prefix: h.prefix };
+    const c: Cidr = {
+      family: a.family,
+      network: a.value & ~mask & ((1n << BigInt(familyBits(a.family))) - 1n),
+      prefix: h.prefix,
+    };
     const list = out.get(h.ifindex) ?? [];
-    if (!list.some(x => x.family === c.family && x.network === c.network && x.prefix === c.prefix)) list.push(c);
+    if (!list.some(x => x.family === c.family && x.network === c.network && x.prefix === c.prefix))
+      list.push(c);
     out.set(h.ifindex, list);
   }
   return out;
@@ -237,7 +256,10 @@ export interface Change {
  * renews) finite ones that have used up a third of their lifetime or whose flags differ.
  * `fresh` marks an address this node did not hold before: it is announced.
  */
-export function planChanges(desired: ReadonlyMap<string, DesiredAddress>, ours: HeldAddress[]): Change {
+export function planChanges(
+  desired: ReadonlyMap<string, DesiredAddress>,
+  ours: HeldAddress[],
+): Change {
   const remove: HeldAddress[] = [];
   const kept = new Map<string, HeldAddress>();
   for (const h of ours) {

@@ -41,7 +41,8 @@ export function sliceToReadyNodes(raw: unknown): { service: string; nodes: strin
   if (!name) return undefined;
   const nodes = new Set<string>();
   // A missing `ready` means unknown, which consumers are told to treat as ready.
-  for (const e of o.endpoints ?? []) if (e.nodeName && e.conditions?.ready !== false) nodes.add(e.nodeName);
+  for (const e of o.endpoints ?? [])
+    if (e.nodeName && e.conditions?.ready !== false) nodes.add(e.nodeName);
   return { service: `${o.metadata?.namespace ?? ""}/${name}`, nodes: [...nodes].sort() };
 }
 
@@ -74,15 +75,32 @@ class KubeAgentApi implements AgentApi {
 
   annotate(svc: ServiceModel, annotations: Record<string, string>): Promise<void> {
     return this.limited(async () => {
-      await this.client.request("PATCH", `/api/v1/namespaces/${svc.namespace}/services/${svc.name}`, {
-        body: { metadata: { annotations } },
-        contentType: MERGE_PATCH,
-      });
+      await this.client.request(
+        "PATCH",
+        `/api/v1/namespaces/${svc.namespace}/services/${svc.name}`,
+        {
+          body: { metadata: { annotations } },
+          contentType: MERGE_PATCH,
+        },
+      );
     });
   }
 
   event(svc: ServiceModel, type: "Normal" | "Warning", reason: string, message: string): void {
-    void this.limited(() => this.recorder.record({ apiVersion: "v1", kind: "Service", namespace: svc.namespace, name: svc.name, uid: svc.uid }, type, reason, message));
+    void this.limited(() =>
+      this.recorder.record(
+        {
+          apiVersion: "v1",
+          kind: "Service",
+          namespace: svc.namespace,
+          name: svc.name,
+          uid: svc.uid,
+        },
+        type,
+        reason,
+        message,
+      ),
+    );
   }
 }
 
@@ -96,7 +114,12 @@ export async function runAgent(opts: AgentRunOptions): Promise<RunningAgent> {
   const { client, node } = opts;
   const namespace = opts.namespace ?? process.env.PURELB_NAMESPACE ?? DEFAULT_NAMESPACE;
   const ref: { agent?: NodeAgent } = {};
-  const kernel = opts.kernel ?? new RtNetlink(() => ref.agent?.trigger(), () => ref.agent?.trigger());
+  const kernel =
+    opts.kernel ??
+    new RtNetlink(
+      () => ref.agent?.trigger(),
+      () => ref.agent?.trigger(),
+    );
   const announcer = Announcer.create();
   Log.info({ node, mechanism: announcer.mechanism }, "announcements of local addresses");
   const initial = parseAgentConfig(undefined).config;
@@ -116,7 +139,9 @@ export async function runAgent(opts: AgentRunOptions): Promise<RunningAgent> {
   const bgp =
     process.env.PURELB_BGP === "true"
       ? import("../bgp/run")
-          .then(m => m.startBgp({ client, node, namespace, extInterface: () => a.config.extInterface }))
+          .then(m =>
+            m.startBgp({ client, node, namespace, extInterface: () => a.config.extInterface }),
+          )
           .catch(err => void Log.error({ err: String(err) }, "BGP could not start"))
       : undefined;
 
@@ -124,14 +149,20 @@ export async function runAgent(opts: AgentRunOptions): Promise<RunningAgent> {
     client,
     ns("purelb.io/v2/namespaces/{ns}/lbnodeagents"),
     raw => raw as LBNodeAgent,
-    { upsert: (_k, o) => a.upsertAgentConfig(o.metadata.name, o.spec), remove: key => a.removeAgentConfig(key.split("/")[1]) },
+    {
+      upsert: (_k, o) => a.upsertAgentConfig(o.metadata.name, o.spec),
+      remove: key => a.removeAgentConfig(key.split("/")[1]),
+    },
     "lbnodeagents",
   );
   const groups = new Informer<ServiceGroup>(
     client,
     ns("purelb.io/v2/namespaces/{ns}/servicegroups"),
     raw => raw as ServiceGroup,
-    { upsert: (_k, g) => a.upsertGroup(g.metadata.name, g.spec), remove: key => a.removeGroup(key.split("/")[1]) },
+    {
+      upsert: (_k, g) => a.upsertGroup(g.metadata.name, g.spec),
+      remove: key => a.removeGroup(key.split("/")[1]),
+    },
     "servicegroups",
   );
   const leases = new Informer(
@@ -146,7 +177,13 @@ export async function runAgent(opts: AgentRunOptions): Promise<RunningAgent> {
     },
     "leases",
   );
-  const services = new Informer(client, "/api/v1/services", toServiceModel, { upsert: (_k, s) => a.upsertService(s), remove: key => a.removeService(key) }, "services");
+  const services = new Informer(
+    client,
+    "/api/v1/services",
+    toServiceModel,
+    { upsert: (_k, s) => a.upsertService(s), remove: key => a.removeService(key) },
+    "services",
+  );
   const slices = new Informer(
     client,
     `/apis/discovery.k8s.io/v1/endpointslices?labelSelector=${encodeURIComponent("kubernetes.io/service-name")}`,
@@ -158,12 +195,16 @@ export async function runAgent(opts: AgentRunOptions): Promise<RunningAgent> {
   try {
     await configs.start();
   } catch (err) {
-    throw new Error(`cannot list LBNodeAgents (purelb.io/v2) in ${namespace}: ${String(err)}. Install PureLB's CRDs (crds/) before the agent starts.`);
+    throw new Error(
+      `cannot list LBNodeAgents (purelb.io/v2) in ${namespace}: ${String(err)}. Install PureLB's CRDs (crds/) before the agent starts.`,
+    );
   }
   try {
     await groups.start();
   } catch (err) {
-    throw new Error(`cannot list ServiceGroups (purelb.io/v2) in ${namespace}: ${String(err)}. Install PureLB's CRDs (crds/) before the agent starts.`);
+    throw new Error(
+      `cannot list ServiceGroups (purelb.io/v2) in ${namespace}: ${String(err)}. Install PureLB's CRDs (crds/) before the agent starts.`,
+    );
   }
   // Read the interfaces once so that the Lease carries this node's subnets from the start.
   await a.reconcile();
@@ -176,7 +217,10 @@ export async function runAgent(opts: AgentRunOptions): Promise<RunningAgent> {
   kernel.listen?.();
   a.markSynced();
   await a.idle();
-  Log.info({ node, namespace, reconcile: a.lastBusyReport ?? a.lastReport }, "node agent synced and running");
+  Log.info(
+    { node, namespace, reconcile: a.lastBusyReport ?? a.lastReport },
+    "node agent synced and running",
+  );
 
   const informers = [configs, groups, leases, services, slices] as Informer<unknown>[];
   let stopping: Promise<void> | undefined;

@@ -17,7 +17,16 @@ import { NetboxIpam } from "../netbox/ipam";
 import { AllocatorApi } from "./api";
 import { NetboxAllocations } from "./netbox";
 import { allocationFailures, allocations, poolInUse, poolSize } from "./metrics";
-import { annotationChanges, byAge, isManaged, mustResetTrafficPolicy, releasePatch, sameList, sortAddresses, wasAllocatedByUs } from "./plan";
+import {
+  annotationChanges,
+  byAge,
+  isManaged,
+  mustResetTrafficPolicy,
+  releasePatch,
+  sameList,
+  sortAddresses,
+  wasAllocatedByUs,
+} from "./plan";
 import { WorkQueue } from "./work-queue";
 
 export interface NodeLease {
@@ -73,7 +82,8 @@ export class Allocator {
   ) {
     this.now = opts.now ?? Date.now;
     this.queue = new WorkQueue(key => this.reconcile(key), opts.concurrency ?? 16);
-    if (opts.netbox) this.external = new NetboxAllocations(opts.netbox, this.book, opts.cluster ?? "kubernetes");
+    if (opts.netbox)
+      this.external = new NetboxAllocations(opts.netbox, this.book, opts.cluster ?? "kubernetes");
   }
 
   // ---- inputs -------------------------------------------------------------------------
@@ -82,7 +92,13 @@ export class Allocator {
     const key = serviceKey(svc);
     const known = this.services.get(key);
     // Our own writes come back as watch events; an unchanged or older version is no news.
-    if (known && known.uid === svc.uid && (known.resourceVersion === svc.resourceVersion || isOlder(svc.resourceVersion, known.resourceVersion))) return;
+    if (
+      known &&
+      known.uid === svc.uid &&
+      (known.resourceVersion === svc.resourceVersion ||
+        isOlder(svc.resourceVersion, known.resourceVersion))
+    )
+      return;
     this.services.set(key, svc);
     if (this.synced) this.queue.add(key);
   }
@@ -107,7 +123,8 @@ export class Allocator {
   upsertLease(lease: NodeLease): void {
     const before = this.leases.get(lease.node);
     this.leases.set(lease.node, lease);
-    if (!before || before.subnets.map(formatCidr).join() !== lease.subnets.map(formatCidr).join()) this.retryPending();
+    if (!before || before.subnets.map(formatCidr).join() !== lease.subnets.map(formatCidr).join())
+      this.retryPending();
   }
 
   removeLease(node: string): void {
@@ -119,7 +136,9 @@ export class Allocator {
    * on a Service before anything new is handed out, then process everything.
    */
   markSynced(): void {
-    const ours = [...this.services.values()].filter(s => isManaged(s) && wasAllocatedByUs(s) && s.ingress.length);
+    const ours = [...this.services.values()].filter(
+      s => isManaged(s) && wasAllocatedByUs(s) && s.ingress.length,
+    );
     for (const svc of ours.sort(byAge)) this.adopt(svc);
     this.synced = true;
     for (const key of this.services.keys()) this.queue.add(key);
@@ -143,20 +162,29 @@ export class Allocator {
   private adopt(svc: ServiceModel): void {
     const key = serviceKey(svc);
     const { request } = parseServiceAnnotations(svc.annotations);
-    const group = groupKey(this.opts.namespace, svc.annotations[Annotation.allocatedFrom] ?? DEFAULT_GROUP);
+    const group = groupKey(
+      this.opts.namespace,
+      svc.annotations[Annotation.allocatedFrom] ?? DEFAULT_GROUP,
+    );
     for (const ip of svc.ingress) {
       const address = parseAddress(ip);
       if (!address) continue;
       const text = formatAddress(address);
       const check = this.book.canShare(text, key, request.sharingKey, svc.ports);
       if (!check.ok) {
-        this.api.event(svc, "Warning", "AddressConflict", `${check.reason}; ${check.holder} is older and keeps it, this Service gets another address`);
+        this.api.event(
+          svc,
+          "Warning",
+          "AddressConflict",
+          `${check.reason}; ${check.holder} is older and keeps it, this Service gets another address`,
+        );
         continue;
       }
       this.book.claim(key, address, text, group, request.sharingKey, svc.ports);
     }
     const poolType = (svc.annotations[Annotation.poolType] as PoolType | undefined) ?? "local";
-    if (this.book.addressesOf(key).length) this.holdings.set(key, { group, poolType, uid: svc.uid });
+    if (this.book.addressesOf(key).length)
+      this.holdings.set(key, { group, poolType, uid: svc.uid });
   }
 
   private async reconcile(key: string): Promise<void> {
@@ -166,7 +194,13 @@ export class Allocator {
     const { request, problems } = parseServiceAnnotations(svc.annotations);
     const held = this.book.addressesOf(key);
     if (problems.length && !held.length) {
-      return this.failed(svc, fail("invalid-annotation", `${formatProblems(problems)}; fix the annotation and PureLB retries`));
+      return this.failed(
+        svc,
+        fail(
+          "invalid-annotation",
+          `${formatProblems(problems)}; fix the annotation and PureLB retries`,
+        ),
+      );
     }
     if (held.length && !request.reEvaluate) {
       this.book.setPorts(key, svc.ports);
@@ -177,22 +211,41 @@ export class Allocator {
     const gk = groupKey(this.opts.namespace, name);
     const parsed = this.groups.get(gk);
     if (!parsed) {
-      return this.failed(svc, fail("unknown-group", `ServiceGroup ${name} does not exist in namespace ${this.opts.namespace}; create it or set purelb.io/service-group to an existing group`));
+      return this.failed(
+        svc,
+        fail(
+          "unknown-group",
+          `ServiceGroup ${name} does not exist in namespace ${this.opts.namespace}; create it or set purelb.io/service-group to an existing group`,
+        ),
+      );
     }
     if (!parsed.group) {
-      return this.failed(svc, fail("invalid-group", `ServiceGroup ${name} is invalid: ${formatProblems(parsed.problems)}`));
+      return this.failed(
+        svc,
+        fail(
+          "invalid-group",
+          `ServiceGroup ${name} is invalid: ${formatProblems(parsed.problems)}`,
+        ),
+      );
     }
     const group = parsed.group;
     const requested = new Map<Family, Address>(request.requested);
     const legacy = svc.loadBalancerIP ? parseAddress(svc.loadBalancerIP) : undefined;
     if (legacy && !requested.has(legacy.family)) requested.set(legacy.family, legacy);
-    if (group.type === "netbox") return this.allocateExternal(svc, group, requested, request.sharingKey, held);
+    if (group.type === "netbox")
+      return this.allocateExternal(svc, group, requested, request.sharingKey, held);
     const offered = new Set<Family>(group.ranges.map(r => r.family));
     const fams = chooseFamilies(svc.ipFamilyPolicy, svc.ipFamilies, offered, name);
     if (!fams.ok) return this.failed(svc, fams);
     for (const [family, a] of requested) {
       if (!fams.families.includes(family)) {
-        return this.failed(svc, fail("invalid-annotation", `requested ${familyName(family)} address ${formatAddress(a)} but the Service uses ${fams.families.map(familyName).join(" and ")}; change spec.ipFamilies or the requested address`));
+        return this.failed(
+          svc,
+          fail(
+            "invalid-annotation",
+            `requested ${familyName(family)} address ${formatAddress(a)} but the Service uses ${fams.families.map(familyName).join(" and ")}; change spec.ipFamilies or the requested address`,
+          ),
+        );
       }
     }
     const result = allocate(this.book, {
@@ -215,14 +268,38 @@ export class Allocator {
     return this.write(svc, result.added, group);
   }
 
-  private async allocateExternal(svc: ServiceModel, group: GroupModel, requested: Map<Family, Address>, sharingKey: string | undefined, held: readonly string[]): Promise<void> {
+  private async allocateExternal(
+    svc: ServiceModel,
+    group: GroupModel,
+    requested: Map<Family, Address>,
+    sharingKey: string | undefined,
+    held: readonly string[],
+  ): Promise<void> {
     if (!this.external) {
-      return this.failed(svc, fail("external-ipam", `ServiceGroup ${group.name} uses Netbox but this allocator runs without a Netbox client`));
+      return this.failed(
+        svc,
+        fail(
+          "external-ipam",
+          `ServiceGroup ${group.name} uses Netbox but this allocator runs without a Netbox client`,
+        ),
+      );
     }
-    const result = await this.external.allocate({ svc, group, requested, sharingKey, ports: svc.ports, held });
+    const result = await this.external.allocate({
+      svc,
+      group,
+      requested,
+      sharingKey,
+      ports: svc.ports,
+      held,
+    });
     if (!result.ok) return this.failed(svc, result);
     const key = serviceKey(svc);
-    this.holdings.set(key, { group: groupKey(group.namespace, group.name), poolType: group.netbox?.poolType ?? "remote", uid: svc.uid, netbox: group });
+    this.holdings.set(key, {
+      group: groupKey(group.namespace, group.name),
+      poolType: group.netbox?.poolType ?? "remote",
+      uid: svc.uid,
+      netbox: group,
+    });
     return this.write(svc, result.added, group);
   }
 
@@ -241,9 +318,17 @@ export class Allocator {
       let current = svc;
       // One request in the common case: the status write carries the annotations too. The
       // spec change of an ETP reset needs the main resource.
-      if (resetEtp) current = await this.api.patchService(current, { metadata: { annotations }, spec: { externalTrafficPolicy: "Cluster" } });
+      if (resetEtp)
+        current = await this.api.patchService(current, {
+          metadata: { annotations },
+          spec: { externalTrafficPolicy: "Cluster" },
+        });
       if (!sameList(current.ingress, addresses) || (annotate && !resetEtp)) {
-        current = await this.api.writeStatus(current, addresses, resetEtp ? undefined : annotations);
+        current = await this.api.writeStatus(
+          current,
+          addresses,
+          resetEtp ? undefined : annotations,
+        );
       }
       if (current !== svc) this.upsertService(current);
     } catch (err) {
@@ -256,12 +341,25 @@ export class Allocator {
     if (this.pending.delete(key)) Log.info({ service: key }, "pending Service served");
     if (added.length) {
       allocations.inc(added.length);
-      this.api.event(svc, "Normal", "AddressAssigned", `Assigned ${added.join(", ")} from ServiceGroup ${groupName} (${poolType} pool)`);
+      this.api.event(
+        svc,
+        "Normal",
+        "AddressAssigned",
+        `Assigned ${added.join(", ")} from ServiceGroup ${groupName} (${poolType} pool)`,
+      );
       Log.info({ service: key, addresses: added, group: groupName }, "addresses assigned");
     }
     if (resetEtp) {
-      const why = poolType === "local" ? `local pool addresses are announced by a single node` : `the address is shared`;
-      this.api.event(svc, "Normal", "ExternalTrafficPolicyReset", `externalTrafficPolicy reset from Local to Cluster: ${why}`);
+      const why =
+        poolType === "local"
+          ? `local pool addresses are announced by a single node`
+          : `the address is shared`;
+      this.api.event(
+        svc,
+        "Normal",
+        "ExternalTrafficPolicyReset",
+        `externalTrafficPolicy reset from Local to Cluster: ${why}`,
+      );
     }
     this.touchGroup(holding?.group ?? (group ? groupKey(group.namespace, group.name) : ""));
   }
@@ -269,7 +367,10 @@ export class Allocator {
   private writeFailed(key: string, err: unknown): void {
     const gone = err instanceof ApiError && (err.status === 404 || err.status === 409);
     if (gone) {
-      Log.debug({ service: key, err: String(err) }, "Service changed under the write; will see the new version");
+      Log.debug(
+        { service: key, err: String(err) },
+        "Service changed under the write; will see the new version",
+      );
       return;
     }
     Log.warn({ service: key, err: String(err) }, "could not write allocation; retrying");
@@ -281,7 +382,8 @@ export class Allocator {
     this.retries.delete(key);
     const holding = this.holdings.get(key);
     const freed: string[] = [];
-    for (const text of [...this.book.addressesOf(key)]) if (await this.releaseAddress(key, text, holding)) freed.push(text);
+    for (const text of [...this.book.addressesOf(key)])
+      if (await this.releaseAddress(key, text, holding)) freed.push(text);
     this.holdings.delete(key);
     if (svc) {
       const ours = freed.length > 0 || wasAllocatedByUs(svc);
@@ -292,7 +394,13 @@ export class Allocator {
       } catch (err) {
         Log.debug({ service: key, err: String(err) }, "could not clear a released Service");
       }
-      if (freed.length) this.api.event(svc, "Normal", "AddressReleased", `Released ${freed.join(", ")}: the Service is no longer a PureLB LoadBalancer`);
+      if (freed.length)
+        this.api.event(
+          svc,
+          "Normal",
+          "AddressReleased",
+          `Released ${freed.join(", ")}: the Service is no longer a PureLB LoadBalancer`,
+        );
     }
     if (freed.length) {
       Log.info({ service: key, addresses: freed }, "addresses released");
@@ -302,12 +410,21 @@ export class Allocator {
   }
 
   /** Drops one address of a Service; true when it became free (and, for Netbox, is being released there). */
-  private async releaseAddress(key: string, text: string, holding: Holding | undefined): Promise<boolean> {
+  private async releaseAddress(
+    key: string,
+    text: string,
+    holding: Holding | undefined,
+  ): Promise<boolean> {
     const model = holding?.netbox ?? (holding ? this.groups.get(holding.group)?.group : undefined);
     const wasFree = () => !this.book.entry(text);
     if (this.external && model?.type === "netbox" && holding) {
       const [namespace, name] = key.split("/");
-      await this.external.release(key, text, model, this.external.owner({ namespace, name, uid: holding.uid }));
+      await this.external.release(
+        key,
+        text,
+        model,
+        this.external.owner({ namespace, name, uid: holding.uid }),
+      );
       return wasFree();
     }
     return this.book.releaseOne(key, text);
@@ -369,7 +486,10 @@ export class Allocator {
   }
 
   groupStatus(group: GroupModel): ServiceGroupStatus {
-    const pools = group.type === "netbox" ? (group.netbox?.url ?? "") : group.ranges.map(r => formatRange(r.range)).join(",");
+    const pools =
+      group.type === "netbox"
+        ? (group.netbox?.url ?? "")
+        : group.ranges.map(r => formatRange(r.range)).join(",");
     const status: ServiceGroupStatus = { poolType: group.type, pools };
     for (const family of [4, 6] as const) {
       const ranges = group.ranges.filter(r => r.family === family);

@@ -38,7 +38,12 @@ export class NetboxAllocations {
   async allocate(req: ExternalRequest): Promise<{ ok: true; added: string[] } | Failure> {
     const { svc, group } = req;
     const key = serviceKey(svc);
-    const fams = chooseFamilies(svc.ipFamilyPolicy, svc.ipFamilies, netboxFamilies(group), group.name);
+    const fams = chooseFamilies(
+      svc.ipFamilyPolicy,
+      svc.ipFamilies,
+      netboxFamilies(group),
+      group.name,
+    );
     if (!fams.ok) return fams;
     const heldFamilies = new Set(req.held.map(t => parseAddress(t)?.family));
     const added: string[] = [];
@@ -60,7 +65,10 @@ export class NetboxAllocations {
     return { ok: true, added };
   }
 
-  private async one(req: ExternalRequest, family: Family): Promise<{ ok: true; text: string } | Failure> {
+  private async one(
+    req: ExternalRequest,
+    family: Family,
+  ): Promise<{ ok: true; text: string } | Failure> {
     const key = serviceKey(req.svc);
     const gk = groupKey(req.group.namespace, req.group.name);
     if (req.sharingKey) {
@@ -68,7 +76,8 @@ export class NetboxAllocations {
         const e = this.book.entry(text)!;
         if (e.address.family !== family || e.group !== gk) continue;
         const check = this.book.canShare(text, key, req.sharingKey, req.ports);
-        if (!check.ok) return fail("sharing-conflict", `${check.reason}; use another port or sharing key`);
+        if (!check.ok)
+          return fail("sharing-conflict", `${check.reason}; use another port or sharing key`);
         this.book.claim(key, e.address, text, gk, req.sharingKey, req.ports);
         return { ok: true, text };
       }
@@ -81,7 +90,10 @@ export class NetboxAllocations {
     const check = this.book.canShare(text, key, req.sharingKey, req.ports);
     if (!check.ok) {
       await this.netbox.release(req.group, text, owner);
-      return fail("address-in-use", `Netbox handed out ${text}, which this cluster already uses (${check.reason}); remove it from the Netbox prefix or mark it reserved there`);
+      return fail(
+        "address-in-use",
+        `Netbox handed out ${text}, which this cluster already uses (${check.reason}); remove it from the Netbox prefix or mark it reserved there`,
+      );
     }
     this.book.claim(key, address, text, gk, req.sharingKey, req.ports);
     this.creators.set(text, owner);
@@ -92,18 +104,31 @@ export class NetboxAllocations {
    * Drops `service`'s hold on `text`; when no one holds it any more, deletes the Netbox
    * record (retrying in the background while Netbox is unreachable).
    */
-  async release(service: string, text: string, group: GroupModel | undefined, fallbackOwner?: NetboxOwner): Promise<void> {
+  async release(
+    service: string,
+    text: string,
+    group: GroupModel | undefined,
+    fallbackOwner?: NetboxOwner,
+  ): Promise<void> {
     if (!this.book.releaseOne(service, text)) return;
     const owner = this.creators.get(text) ?? fallbackOwner;
     this.creators.delete(text);
     if (!group || !owner) {
-      Log.warn({ address: text, service }, "cannot release this address in Netbox: its group or owner is unknown; delete the record there");
+      Log.warn(
+        { address: text, service },
+        "cannot release this address in Netbox: its group or owner is unknown; delete the record there",
+      );
       return;
     }
     await this.releaseInNetbox(group, text, owner, 1);
   }
 
-  private async releaseInNetbox(group: GroupModel, text: string, owner: NetboxOwner, attempt: number): Promise<void> {
+  private async releaseInNetbox(
+    group: GroupModel,
+    text: string,
+    owner: NetboxOwner,
+    attempt: number,
+  ): Promise<void> {
     const r = await this.netbox.release(group, text, owner);
     if (!r) return;
     const delay = Math.min(1000 * 2 ** attempt, 300_000);

@@ -20,9 +20,16 @@ export interface RunningAllocator {
  * Starts the allocator against a cluster: groups and node Leases are listed first, then the
  * Services, whose existing allocations are recorded before anything new is handed out.
  */
-export async function runAllocator(client: KubeClient, namespace = process.env.PURELB_NAMESPACE ?? DEFAULT_NAMESPACE): Promise<RunningAllocator> {
+export async function runAllocator(
+  client: KubeClient,
+  namespace = process.env.PURELB_NAMESPACE ?? DEFAULT_NAMESPACE,
+): Promise<RunningAllocator> {
   const cluster = process.env.PURELB_CLUSTER_NAME ?? (await clusterUid(client));
-  const allocator = new Allocator(new KubeAllocatorApi(client), { namespace, netbox: new NetboxIpam(client), cluster });
+  const allocator = new Allocator(new KubeAllocatorApi(client), {
+    namespace,
+    netbox: new NetboxIpam(client),
+    cluster,
+  });
   const groups = new Informer<ServiceGroup>(
     client,
     `/apis/purelb.io/v2/namespaces/${namespace}/servicegroups`,
@@ -49,16 +56,28 @@ export async function runAllocator(client: KubeClient, namespace = process.env.P
     client,
     "/api/v1/services",
     toServiceModel,
-    { upsert: (_k, svc) => allocator.upsertService(svc), remove: key => allocator.removeService(key) },
+    {
+      upsert: (_k, svc) => allocator.upsertService(svc),
+      remove: key => allocator.removeService(key),
+    },
     "services",
   );
   // Listing in parallel is safe: until markSynced the allocator only records what it sees.
   const listGroups = groups.start().catch(err => {
-    throw new Error(`cannot list ServiceGroups (purelb.io/v2) in ${namespace}: ${String(err)}. Install PureLB's CRDs (crds/) before the controller starts.`);
+    throw new Error(
+      `cannot list ServiceGroups (purelb.io/v2) in ${namespace}: ${String(err)}. Install PureLB's CRDs (crds/) before the controller starts.`,
+    );
   });
   await Promise.all([listGroups, leases.start(), services.start()]);
   allocator.markSynced();
-  Log.info({ namespace, services: allocator.book.size, sinceProcessStartMs: Math.round(process.uptime() * 1000) }, "allocator synced and running");
+  Log.info(
+    {
+      namespace,
+      services: allocator.book.size,
+      sinceProcessStartMs: Math.round(process.uptime() * 1000),
+    },
+    "allocator synced and running",
+  );
   const informers = [groups, leases, services] as Informer<unknown>[];
   return {
     allocator,
@@ -82,7 +101,10 @@ export async function runAllocator(client: KubeClient, namespace = process.env.P
 /** Netbox records name the cluster; without PURELB_CLUSTER_NAME, kube-system's uid identifies it. */
 async function clusterUid(client: KubeClient): Promise<string> {
   try {
-    const ns = await client.request<{ metadata: { uid: string } }>("GET", "/api/v1/namespaces/kube-system");
+    const ns = await client.request<{ metadata: { uid: string } }>(
+      "GET",
+      "/api/v1/namespaces/kube-system",
+    );
     return ns.metadata.uid;
   } catch {
     return "kubernetes";

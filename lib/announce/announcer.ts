@@ -39,14 +39,21 @@ export class Announcer {
       try {
         return new Announcer("packet", new PacketSocket());
       } catch (err) {
-        Log.warn({ err: String(err) }, "cannot open an AF_PACKET socket; IPv4 announcements fall back to arping, IPv6 ones are off");
+        Log.warn(
+          { err: String(err) },
+          "cannot open an AF_PACKET socket; IPv4 announcements fall back to arping, IPv6 ones are off",
+        );
       }
     }
     return new Announcer(prefer === "none" ? "none" : "arping");
   }
 
   /** Sends `count` rounds, `intervalMs` apart. Resolves when all are sent; never throws. */
-  async announce(t: AnnounceTarget, s: GarpSettings, isCurrent: () => boolean = () => true): Promise<void> {
+  async announce(
+    t: AnnounceTarget,
+    s: GarpSettings,
+    isCurrent: () => boolean = () => true,
+  ): Promise<void> {
     if (!s.enabled || this.mechanism === "none") return;
     for (let i = 0; i < Math.max(1, s.count); i++) {
       if (i > 0) await new Promise(r => setTimeout(r, s.intervalMs).unref());
@@ -55,7 +62,10 @@ export class Announcer {
       try {
         await this.round(t);
       } catch (err) {
-        Log.warn({ address: t.address, interface: t.ifname, err: String(err) }, "could not send announcement");
+        Log.warn(
+          { address: t.address, interface: t.ifname, err: String(err) },
+          "could not send announcement",
+        );
         return;
       }
     }
@@ -87,7 +97,8 @@ function arping(args: string[]): Promise<void> {
     // arping exits 1 when nobody answers, which is normal for gratuitous ARP.
     execFile("arping", args, { timeout: 5_000 }, (err, _out, stderr) => {
       const code = (err as { code?: number | string } | null)?.code;
-      if (err && code !== 1) reject(new Error(`arping ${args.join(" ")}: ${stderr || err.message}`));
+      if (err && code !== 1)
+        reject(new Error(`arping ${args.join(" ")}: ${stderr || err.message}`));
       else resolve();
     });
   });

@@ -10,7 +10,14 @@ const SOCK_CLOEXEC = 0o2000000;
  * (via koffi's prebuilt FFI). Protocol 0: it never receives, so it never queues anything.
  */
 export class PacketSocket {
-  private readonly sendto: (fd: number, buf: Buffer, len: number, flags: number, addr: Buffer, addrlen: number) => number;
+  private readonly sendto: (
+    fd: number,
+    buf: Buffer,
+    len: number,
+    flags: number,
+    addr: Buffer,
+    addrlen: number,
+  ) => number;
   private readonly closeFd: (fd: number) => number;
   private readonly koffi: typeof KoffiModule;
   private fd: number;
@@ -18,11 +25,18 @@ export class PacketSocket {
   constructor() {
     this.koffi = nativeRequire("koffi") as typeof KoffiModule;
     const libc = this.koffi.load("libc.so.6");
-    const socket = libc.func("int socket(int domain, int type, int protocol)") as (d: number, t: number, p: number) => number;
-    this.sendto = libc.func("intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)");
+    const socket = libc.func("int socket(int domain, int type, int protocol)") as (
+      d: number,
+      t: number,
+      p: number,
+    ) => number;
+    this.sendto = libc.func(
+      "intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)",
+    );
     this.closeFd = libc.func("int close(int fd)");
     this.fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
-    if (this.fd < 0) throw new Error(`AF_PACKET socket: errno ${this.koffi.errno()} (needs CAP_NET_RAW)`);
+    if (this.fd < 0)
+      throw new Error(`AF_PACKET socket: errno ${this.koffi.errno()} (needs CAP_NET_RAW)`);
   }
 
   /** Sends one frame out of the interface; `protocol` is the EtherType (host order). */

@@ -20,7 +20,8 @@ export const isLive = (m: Member, now: number): boolean => m.expires > now;
 /** Live members with an interface on a subnet that holds the address. */
 export function candidates(address: Address, members: Iterable<Member>, now: number): Member[] {
   const out: Member[] = [];
-  for (const m of members) if (isLive(m, now) && m.subnets.some(s => cidrContains(s, address))) out.push(m);
+  for (const m of members)
+    if (isLive(m, now) && m.subnets.some(s => cidrContains(s, address))) out.push(m);
   return out;
 }
 
@@ -31,7 +32,12 @@ export function candidates(address: Address, members: Iterable<Member>, now: num
  * departing node moves only the addresses it wins or held. IPv4 and IPv6 addresses are
  * separate elections because they are separate addresses. `address` is canonical text.
  */
-export function electWinner(address: string, members: Iterable<Member>, now: number, hash = electionHash): string | undefined {
+export function electWinner(
+  address: string,
+  members: Iterable<Member>,
+  now: number,
+  hash = electionHash,
+): string | undefined {
   const a = parseAddress(address);
   if (!a) return undefined;
   let best: { node: string; h: string } | undefined;
@@ -60,6 +66,7 @@ export function cachedHash(limit = 200_000): (node: string, address: string) => 
 /** The earliest expiry after `now`: when the outcome of some election may change by itself. */
 export function nextExpiry(members: Iterable<Member>, now: number): number | undefined {
   let next: number | undefined;
-  for (const m of members) if (m.expires > now && (next === undefined || m.expires < next)) next = m.expires;
+  for (const m of members)
+    if (m.expires > now && (next === undefined || m.expires < next)) next = m.expires;
   return next;
 }

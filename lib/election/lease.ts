@@ -8,7 +8,12 @@ export const leaseName = (node: string): string => `${NODE_LEASE_PREFIX}${node}`
 
 interface RawLease {
   metadata?: { name?: string; annotations?: Record<string, string> };
-  spec?: { holderIdentity?: string; renewTime?: string; acquireTime?: string; leaseDurationSeconds?: number };
+  spec?: {
+    holderIdentity?: string;
+    renewTime?: string;
+    acquireTime?: string;
+    leaseDurationSeconds?: number;
+  };
 }
 
 /** A node Lease as an election member; undefined for Leases that are not node Leases. */
@@ -20,7 +25,8 @@ export function leaseToMember(raw: unknown, now = Date.now()): Member | undefine
   return {
     node,
     subnets: parseSubnets(o.metadata?.annotations?.[Annotation.subnets] ?? ""),
-    expires: (Number.isFinite(renewed) ? renewed : now) + (o.spec?.leaseDurationSeconds ?? 15) * 1000,
+    expires:
+      (Number.isFinite(renewed) ? renewed : now) + (o.spec?.leaseDurationSeconds ?? 15) * 1000,
   };
 }
 
@@ -32,10 +38,12 @@ export function parseSubnets(text: string): Cidr[] {
     .map(({ family, network, prefix }) => ({ family, network, prefix }));
 }
 
-export const formatSubnets = (subnets: Cidr[]): string => [...new Set(subnets.map(formatCidr))].sort().join(",");
+export const formatSubnets = (subnets: Cidr[]): string =>
+  [...new Set(subnets.map(formatCidr))].sort().join(",");
 
 /** RFC 3339 with microseconds, the MicroTime form Lease times use. */
-export const microTime = (ms: number): string => new Date(ms).toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
+export const microTime = (ms: number): string =>
+  new Date(ms).toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
 
 export interface LeaseTiming {
   durationSeconds: number;
@@ -74,7 +82,11 @@ export class LeaseKeeper {
   }
 
   setTiming(timing: LeaseTiming): void {
-    if (timing.durationSeconds === this.timing.durationSeconds && timing.renewMs === this.timing.renewMs) return;
+    if (
+      timing.durationSeconds === this.timing.durationSeconds &&
+      timing.renewMs === this.timing.renewMs
+    )
+      return;
     this.timing = timing;
     if (!this.started) return;
     this.schedule();
@@ -106,11 +118,19 @@ export class LeaseKeeper {
     const name = leaseName(this.node);
     const body = {
       metadata: { annotations: { [Annotation.subnets]: this.subnets } },
-      spec: { holderIdentity: this.node, leaseDurationSeconds: this.timing.durationSeconds, renewTime: now },
+      spec: {
+        holderIdentity: this.node,
+        leaseDurationSeconds: this.timing.durationSeconds,
+        renewTime: now,
+      },
     };
     try {
       if (this.created) {
-        await this.client.request("PATCH", `${this.path}/${name}`, { body, contentType: MERGE_PATCH, timeoutMs: 5_000 });
+        await this.client.request("PATCH", `${this.path}/${name}`, {
+          body,
+          contentType: MERGE_PATCH,
+          timeoutMs: 5_000,
+        });
         return;
       }
     } catch (err) {
@@ -121,7 +141,12 @@ export class LeaseKeeper {
     }
     try {
       await this.client.request("POST", this.path, {
-        body: { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name, ...body.metadata }, spec: { ...body.spec, acquireTime: now } },
+        body: {
+          apiVersion: "coordination.k8s.io/v1",
+          kind: "Lease",
+          metadata: { name, ...body.metadata },
+          spec: { ...body.spec, acquireTime: now },
+        },
         timeoutMs: 5_000,
       });
       this.created = true;
@@ -141,9 +166,12 @@ export class LeaseKeeper {
     clearInterval(this.timer);
     await this.renewing?.catch(() => {});
     try {
-      await this.client.request("DELETE", `${this.path}/${leaseName(this.node)}`, { timeoutMs: 3_000 });
+      await this.client.request("DELETE", `${this.path}/${leaseName(this.node)}`, {
+        timeoutMs: 3_000,
+      });
     } catch (err) {
-      if (!(err instanceof ApiError && err.status === 404)) Log.warn({ err: String(err) }, "could not delete node Lease");
+      if (!(err instanceof ApiError && err.status === 404))
+        Log.warn({ err: String(err) }, "could not delete node Lease");
     }
   }
 }

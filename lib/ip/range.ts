@@ -15,19 +15,24 @@ export function parseRange(text: string): RangeParse {
   const s = text.trim();
   if (s.includes("/")) {
     const c = parseCidr(s);
-    if (!c) return { ok: false, error: `"${text}" is not a valid CIDR (expected e.g. 192.0.2.0/28)` };
+    if (!c)
+      return { ok: false, error: `"${text}" is not a valid CIDR (expected e.g. 192.0.2.0/28)` };
     return { ok: true, range: { family: c.family, start: cidrFirst(c), end: cidrLast(c) } };
   }
   const dash = s.indexOf("-");
   if (dash < 0) {
     const single = parseAddress(s);
-    if (single) return { ok: true, range: { family: single.family, start: single.value, end: single.value } };
+    if (single)
+      return { ok: true, range: { family: single.family, start: single.value, end: single.value } };
     return { ok: false, error: `"${text}" is neither a range "first-last" nor a CIDR` };
   }
   const first = parseAddress(s.slice(0, dash).trim());
   const last = parseAddress(s.slice(dash + 1).trim());
   if (!first || !last) {
-    return { ok: false, error: `"${text}" has an address that does not parse (expected "first-last")` };
+    return {
+      ok: false,
+      error: `"${text}" has an address that does not parse (expected "first-last")`,
+    };
   }
   if (first.family !== last.family) {
     return { ok: false, error: `"${text}" mixes IPv4 and IPv6` };

@@ -23,7 +23,10 @@ export type ShareCheck = { ok: true } | { ok: false; holder: string; port?: Port
  * (or one sharing key)": every claim goes through here.
  */
 export class AddressBook {
-  private readonly used: Record<Family, IntervalSet> = { 4: new IntervalSet(), 6: new IntervalSet() };
+  private readonly used: Record<Family, IntervalSet> = {
+    4: new IntervalSet(),
+    6: new IntervalSet(),
+  };
   private readonly entries = new Map<string, AddressEntry>();
   private readonly byService = new Map<string, string[]>();
   private readonly byKey = new Map<string, Set<string>>();
@@ -57,7 +60,12 @@ export class AddressBook {
   }
 
   /** Whether `service` may hold `text` too, given who holds it now. */
-  canShare(text: string, service: string, sharingKey: string | undefined, ports: Port[]): ShareCheck {
+  canShare(
+    text: string,
+    service: string,
+    sharingKey: string | undefined,
+    ports: Port[],
+  ): ShareCheck {
     const e = this.entries.get(text);
     if (!e || e.holders.has(service)) return { ok: true };
     const [holder] = e.holders.keys();
@@ -68,7 +76,9 @@ export class AddressBook {
       return { ok: false, holder, reason: `${text} is in use by ${holder}; ${why}` };
     }
     for (const [other, theirs] of e.holders) {
-      const clash = ports.find(p => theirs.some(t => t.port === p.port && t.protocol === p.protocol));
+      const clash = ports.find(p =>
+        theirs.some(t => t.port === p.port && t.protocol === p.protocol),
+      );
       if (clash) {
         return {
           ok: false,
@@ -82,7 +92,14 @@ export class AddressBook {
   }
 
   /** Records that `service` holds `text`; the caller has checked canShare. */
-  claim(service: string, address: Address, text: string, group: string, sharingKey: string | undefined, ports: Port[]): void {
+  claim(
+    service: string,
+    address: Address,
+    text: string,
+    group: string,
+    sharingKey: string | undefined,
+    ports: Port[],
+  ): void {
     let e = this.entries.get(text);
     if (!e) {
       e = { text, address, group, sharingKey, holders: new Map() };
@@ -101,7 +118,8 @@ export class AddressBook {
 
   /** Updates the ports a holder uses (a Service edit), keeping its addresses. */
   setPorts(service: string, ports: Port[]): void {
-    for (const text of this.addressesOf(service)) this.entries.get(text)?.holders.set(service, ports);
+    for (const text of this.addressesOf(service))
+      this.entries.get(text)?.holders.set(service, ports);
   }
 
   /** Drops one address of a Service; returns true when the address became free. */

@@ -47,7 +47,11 @@ export function allocate(book: AddressBook, req: AllocationRequest): AllocationR
   return { ok: true, added };
 }
 
-function allocateFamily(book: AddressBook, req: AllocationRequest, family: Family): AllocationResult {
+function allocateFamily(
+  book: AddressBook,
+  req: AllocationRequest,
+  family: Family,
+): AllocationResult {
   const gk = groupKey(req.group.namespace, req.group.name);
   const ranges = req.group.ranges.filter(r => r.family === family);
   const kept = req.keep.map(parseAddress).filter((a): a is Address => a?.family === family);
@@ -57,18 +61,27 @@ function allocateFamily(book: AddressBook, req: AllocationRequest, family: Famil
     const text = formatAddress(wanted);
     if (kept.some(a => a.value === wanted.value)) return { ok: true, added: [] };
     if (!ranges.some(r => rangeContains(r.range, wanted))) {
-      return fail("outside-pool", `requested address ${text} is not in ServiceGroup ${req.group.name} (its ${familyName(family)} pools: ${ranges.map(describeRange).join(", ") || "none"}); request an address from those pools or change purelb.io/service-group`);
+      return fail(
+        "outside-pool",
+        `requested address ${text} is not in ServiceGroup ${req.group.name} (its ${familyName(family)} pools: ${ranges.map(describeRange).join(", ") || "none"}); request an address from those pools or change purelb.io/service-group`,
+      );
     }
     return claimOne(book, req, gk, wanted, text);
   }
 
   if (req.sharingKey) {
-    const shared = book.addressesOfKey(req.sharingKey).map(t => book.entry(t)!).filter(e => e.address.family === family);
+    const shared = book
+      .addressesOfKey(req.sharingKey)
+      .map(t => book.entry(t)!)
+      .filter(e => e.address.family === family);
     if (shared.length) {
       if (kept.length) return { ok: true, added: [] };
       const other = shared.find(e => e.group !== gk);
       if (other) {
-        return fail("sharing-conflict", `sharing key "${req.sharingKey}" is in use with ServiceGroup ${other.group.split("/")[1]}; Services that share an address must use the same group`);
+        return fail(
+          "sharing-conflict",
+          `sharing key "${req.sharingKey}" is in use with ServiceGroup ${other.group.split("/")[1]}; Services that share an address must use the same group`,
+        );
       }
       let lastConflict: Failure | undefined;
       for (const e of shared) {
@@ -81,9 +94,18 @@ function allocateFamily(book: AddressBook, req: AllocationRequest, family: Famil
   }
 
   const multi = req.multiPool;
-  const eligible = multi && req.group.type === "local" ? ranges.filter(r => hasLiveNode(r, req.liveSubnets)) : ranges;
+  const eligible =
+    multi && req.group.type === "local"
+      ? ranges.filter(r => hasLiveNode(r, req.liveSubnets))
+      : ranges;
   if (multi && eligible.length === 0) {
-    return fail("no-live-node", `multiPool: no node is live on any ${familyName(family)} subnet of ServiceGroup ${req.group.name} (${ranges.map(r => r.subnet).map(formatCidr).join(", ")}); check that the LBNodeAgent runs on nodes of those subnets`);
+    return fail(
+      "no-live-node",
+      `multiPool: no node is live on any ${familyName(family)} subnet of ServiceGroup ${req.group.name} (${ranges
+        .map(r => r.subnet)
+        .map(formatCidr)
+        .join(", ")}); check that the LBNodeAgent runs on nodes of those subnets`,
+    );
   }
   if (multi) return fillEveryRange(book, req, gk, eligible, kept);
   if (kept.length) return { ok: true, added: [] };
@@ -91,12 +113,19 @@ function allocateFamily(book: AddressBook, req: AllocationRequest, family: Famil
   const order = req.group.balancePools ? byUsage(book, eligible) : eligible;
   for (const r of order) {
     const value = book.firstFree(r.range);
-    if (value !== undefined) return claimOne(book, req, gk, { family, value }, formatAddress({ family, value }));
+    if (value !== undefined)
+      return claimOne(book, req, gk, { family, value }, formatAddress({ family, value }));
   }
   return exhausted(req.group, family, eligible);
 }
 
-function fillEveryRange(book: AddressBook, req: AllocationRequest, gk: string, ranges: PoolRange[], kept: Address[]): AllocationResult {
+function fillEveryRange(
+  book: AddressBook,
+  req: AllocationRequest,
+  gk: string,
+  ranges: PoolRange[],
+  kept: Address[],
+): AllocationResult {
   const added: string[] = [];
   const todo = ranges.filter(r => !kept.some(a => rangeContains(r.range, a)));
   for (const r of todo) {
@@ -106,11 +135,18 @@ function fillEveryRange(book: AddressBook, req: AllocationRequest, gk: string, r
     const res = claimOne(book, req, gk, address, formatAddress(address));
     if (res.ok) added.push(...res.added);
   }
-  if (added.length === 0 && kept.length === 0) return exhausted(req.group, ranges[0].family, ranges);
+  if (added.length === 0 && kept.length === 0)
+    return exhausted(req.group, ranges[0].family, ranges);
   return { ok: true, added };
 }
 
-function claimOne(book: AddressBook, req: AllocationRequest, gk: string, address: Address, text: string): AllocationResult {
+function claimOne(
+  book: AddressBook,
+  req: AllocationRequest,
+  gk: string,
+  address: Address,
+  text: string,
+): AllocationResult {
   const check = book.canShare(text, req.service, req.sharingKey, req.ports);
   if (!check.ok) {
     const reason = check.port ? "sharing-conflict" : "address-in-use";
@@ -125,16 +161,24 @@ function claimOne(book: AddressBook, req: AllocationRequest, gk: string, address
 
 function byUsage(book: AddressBook, ranges: PoolRange[]): PoolRange[] {
   const used = new Map(ranges.map(r => [r, book.countIn(r.range)] as const));
-  return [...ranges].sort((a, b) => (used.get(a)! < used.get(b)! ? -1 : used.get(a)! > used.get(b)! ? 1 : 0));
+  return [...ranges].sort((a, b) =>
+    used.get(a)! < used.get(b)! ? -1 : used.get(a)! > used.get(b)! ? 1 : 0,
+  );
 }
 
 function exhausted(group: GroupModel, family: Family, ranges: PoolRange[]): Failure {
   const size = ranges.reduce((n, r) => n + rangeSize(r.range), 0n);
-  return fail("pool-exhausted", `ServiceGroup ${group.name} has no free ${familyName(family)} address: all ${size} addresses of ${ranges.map(describeRange).join(", ")} are in use; add a pool to the group or delete unused Services`);
+  return fail(
+    "pool-exhausted",
+    `ServiceGroup ${group.name} has no free ${familyName(family)} address: all ${size} addresses of ${ranges.map(describeRange).join(", ")} are in use; add a pool to the group or delete unused Services`,
+  );
 }
 
 function hasLiveNode(r: PoolRange, live: Cidr[]): boolean {
-  return live.some(c => c.family === r.family && cidrFirst(c) <= cidrLast(r.subnet) && cidrFirst(r.subnet) <= cidrLast(c));
+  return live.some(
+    c =>
+      c.family === r.family &&
+      cidrFirst(c) <= cidrLast(r.subnet) &&
+      cidrFirst(r.subnet) <= cidrLast(c),
+  );
 }
-
-

@@ -17,4 +17,8 @@ export interface Failure {
   message: string;
 }
 
-export const fail = (reason: FailureReason, message: string): Failure => ({ ok: false, reason, message });
+export const fail = (reason: FailureReason, message: string): Failure => ({
+  ok: false,
+  reason,
+  message,
+});

@@ -15,12 +15,20 @@ export interface FamilyChoice {
  * offers. The apiserver fills both fields on create, so the defaults only matter for
  * objects written by hand in tests or by old clients.
  */
-export function chooseFamilies(policy: string | undefined, ipFamilies: string[], offered: Set<Family>, group: string): FamilyChoice | Failure {
+export function chooseFamilies(
+  policy: string | undefined,
+  ipFamilies: string[],
+  offered: Set<Family>,
+  group: string,
+): FamilyChoice | Failure {
   const asked = ipFamilies.map(f => byName[f]).filter((f): f is Family => f !== undefined);
   const wanted: Family[] = asked.length ? asked : [offered.has(4) || !offered.has(6) ? 4 : 6];
   const offeredText = [...offered].sort().map(familyName).join(" and ") || "no address family";
   const missing = (fs: Family[]) =>
-    fail("family-not-in-group", `ServiceGroup ${group} has ${offeredText} pools but the Service needs ${fs.map(familyName).join(" and ")}; add a v${fs[0]}pools entry to the group or change spec.ipFamilies`);
+    fail(
+      "family-not-in-group",
+      `ServiceGroup ${group} has ${offeredText} pools but the Service needs ${fs.map(familyName).join(" and ")}; add a v${fs[0]}pools entry to the group or change spec.ipFamilies`,
+    );
 
   if (policy === "RequireDualStack") {
     const absent = wanted.filter(f => !offered.has(f));
@@ -30,5 +38,7 @@ export function chooseFamilies(policy: string | undefined, ipFamilies: string[],
     const have = wanted.filter(f => offered.has(f));
     return have.length ? { ok: true, families: have, all: false } : missing(wanted);
   }
-  return offered.has(wanted[0]) ? { ok: true, families: [wanted[0]], all: true } : missing([wanted[0]]);
+  return offered.has(wanted[0])
+    ? { ok: true, families: [wanted[0]], all: true }
+    : missing([wanted[0]]);
 }

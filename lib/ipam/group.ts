@@ -40,17 +40,34 @@ export interface GroupParse {
  * The apiserver enforces the CRD schema, but an object of the wrong shape (an older CRD,
  * a hand-made test object) must still become a problem, not an exception.
  */
-export function parseGroup(namespace: string, name: string, spec: ServiceGroupSpec | undefined): GroupParse {
+export function parseGroup(
+  namespace: string,
+  name: string,
+  spec: ServiceGroupSpec | undefined,
+): GroupParse {
   try {
     return parseWellFormed(namespace, name, spec);
   } catch (err) {
-    return { problems: [{ path: "spec", message: `does not have the ServiceGroup shape (${String(err)}); see kubectl explain servicegroup.spec` }] };
+    return {
+      problems: [
+        {
+          path: "spec",
+          message: `does not have the ServiceGroup shape (${String(err)}); see kubectl explain servicegroup.spec`,
+        },
+      ],
+    };
   }
 }
 
-function parseWellFormed(namespace: string, name: string, spec: ServiceGroupSpec | undefined): GroupParse {
+function parseWellFormed(
+  namespace: string,
+  name: string,
+  spec: ServiceGroupSpec | undefined,
+): GroupParse {
   const problems: Problem[] = [];
-  const kinds = (["local", "remote", "netbox"] as const).filter(k => spec?.[k] !== undefined && spec?.[k] !== null);
+  const kinds = (["local", "remote", "netbox"] as const).filter(
+    k => spec?.[k] !== undefined && spec?.[k] !== null,
+  );
   if (kinds.length !== 1) {
     const found = kinds.length === 0 ? "none is set" : `found ${kinds.join(" and ")}`;
     problems.push({
@@ -60,7 +77,15 @@ function parseWellFormed(namespace: string, name: string, spec: ServiceGroupSpec
     return { problems };
   }
   const type = kinds[0];
-  const base = { namespace, name, type, ranges: [] as PoolRange[], multiPool: false, balancePools: false, skipIPv6DAD: false };
+  const base = {
+    namespace,
+    name,
+    type,
+    ranges: [] as PoolRange[],
+    multiPool: false,
+    balancePools: false,
+    skipIPv6DAD: false,
+  };
   if (type === "netbox") {
     checkNetbox(spec!.netbox!, problems);
     return problems.length ? { problems } : { group: { ...base, netbox: spec!.netbox }, problems };
@@ -69,12 +94,16 @@ function parseWellFormed(namespace: string, name: string, spec: ServiceGroupSpec
   const path = `spec.${type}`;
   const ranges = [...parseFamily(set, 4, path, problems), ...parseFamily(set, 6, path, problems)];
   if (ranges.length === 0 && problems.length === 0) {
-    problems.push({ path, message: "has no pools; add v4pools and/or v6pools with a pool and its subnet" });
+    problems.push({
+      path,
+      message: "has no pools; add v4pools and/or v6pools with a pool and its subnet",
+    });
   }
   if (set.multiPool && set.balancePools) {
     problems.push({
       path: `${path}.balancePools`,
-      message: "multiPool and balancePools cannot both be true; multiPool gives one address per range, balancePools one address from the least used range: choose one",
+      message:
+        "multiPool and balancePools cannot both be true; multiPool gives one address per range, balancePools one address from the least used range: choose one",
     });
   }
   if (set.skipIPv6DAD && type !== "local") {
@@ -97,13 +126,21 @@ function parseWellFormed(namespace: string, name: string, spec: ServiceGroupSpec
   };
 }
 
-function parseFamily(set: PoolSetSpec, family: Family, path: string, problems: Problem[]): PoolRange[] {
+function parseFamily(
+  set: PoolSetSpec,
+  family: Family,
+  path: string,
+  problems: Problem[],
+): PoolRange[] {
   const single = family === 4 ? set.v4pool : set.v6pool;
   const many = family === 4 ? set.v4pools : set.v6pools;
   const singleName = `v${family}pool`;
   const manyName = `v${family}pools`;
   if (single && many) {
-    problems.push({ path: `${path}.${singleName}`, message: `use either ${singleName} or ${manyName}, not both; move it into ${manyName}` });
+    problems.push({
+      path: `${path}.${singleName}`,
+      message: `use either ${singleName} or ${manyName}, not both; move it into ${manyName}`,
+    });
     return [];
   }
   const entries: [string, AddressPoolSpec][] = single
@@ -117,24 +154,44 @@ function parseFamily(set: PoolSetSpec, family: Family, path: string, problems: P
   return out;
 }
 
-function parsePool(path: string, spec: AddressPoolSpec, family: Family, problems: Problem[]): PoolRange | undefined {
+function parsePool(
+  path: string,
+  spec: AddressPoolSpec,
+  family: Family,
+  problems: Problem[],
+): PoolRange | undefined {
   const fam = `IPv${family}`;
   const before = problems.length;
   if (typeof spec?.pool !== "string" || spec.pool.trim() === "") {
-    problems.push({ path: `${path}.pool`, message: `is required: a range "first-last" or a CIDR of ${fam} addresses` });
+    problems.push({
+      path: `${path}.pool`,
+      message: `is required: a range "first-last" or a CIDR of ${fam} addresses`,
+    });
   }
   if (typeof spec?.subnet !== "string" || spec.subnet.trim() === "") {
-    problems.push({ path: `${path}.subnet`, message: `is required: the ${fam} CIDR of the network that holds the pool` });
+    problems.push({
+      path: `${path}.subnet`,
+      message: `is required: the ${fam} CIDR of the network that holds the pool`,
+    });
   }
   if (problems.length > before) return undefined;
 
   const subnet = parseCidr(spec.subnet!.trim());
   if (!subnet) {
-    problems.push({ path: `${path}.subnet`, message: `"${spec.subnet}" is not a CIDR; write it as network/prefix, e.g. ${family === 4 ? "192.0.2.0/24" : "2001:db8::/64"}` });
+    problems.push({
+      path: `${path}.subnet`,
+      message: `"${spec.subnet}" is not a CIDR; write it as network/prefix, e.g. ${family === 4 ? "192.0.2.0/24" : "2001:db8::/64"}`,
+    });
   } else if (subnet.family !== family) {
-    problems.push({ path: `${path}.subnet`, message: `"${spec.subnet}" is not ${fam}; v${family}pools need ${fam} subnets` });
+    problems.push({
+      path: `${path}.subnet`,
+      message: `"${spec.subnet}" is not ${fam}; v${family}pools need ${fam} subnets`,
+    });
   } else if (subnet.hostBitsSet) {
-    problems.push({ path: `${path}.subnet`, message: `"${spec.subnet}" has host bits set; the network is ${formatCidr(subnet)}` });
+    problems.push({
+      path: `${path}.subnet`,
+      message: `"${spec.subnet}" has host bits set; the network is ${formatCidr(subnet)}`,
+    });
   }
 
   const parsed = parseRange(spec.pool!);
@@ -142,7 +199,10 @@ function parsePool(path: string, spec: AddressPoolSpec, family: Family, problems
   if (!parsed.ok) {
     problems.push({ path: `${path}.pool`, message: parsed.error });
   } else if (parsed.range.family !== family) {
-    problems.push({ path: `${path}.pool`, message: `"${spec.pool}" is not ${fam}; move it to v${parsed.range.family}pools` });
+    problems.push({
+      path: `${path}.pool`,
+      message: `"${spec.pool}" is not ${fam}; move it to v${parsed.range.family}pools`,
+    });
   } else {
     const cidr = spec.pool!.includes("/") ? parseCidr(spec.pool!.trim()) : undefined;
     if (cidr?.hostBitsSet) {
@@ -154,7 +214,13 @@ function parsePool(path: string, spec: AddressPoolSpec, family: Family, problems
       range = parsed.range;
     }
   }
-  if (range && subnet && subnet.family === family && !subnet.hostBitsSet && !rangeWithin(range, subnet)) {
+  if (
+    range &&
+    subnet &&
+    subnet.family === family &&
+    !subnet.hostBitsSet &&
+    !rangeWithin(range, subnet)
+  ) {
     problems.push({
       path: `${path}.pool`,
       message: `${formatRange(range)} is not inside its subnet ${formatCidr(subnet)}; every pool address must be in the subnet`,
@@ -165,14 +231,22 @@ function parsePool(path: string, spec: AddressPoolSpec, family: Family, problems
   return { path, family, range, subnet, prefix };
 }
 
-function parseAggregation(path: string, agg: string | undefined, subnet: Cidr, problems: Problem[]): number | undefined {
+function parseAggregation(
+  path: string,
+  agg: string | undefined,
+  subnet: Cidr,
+  problems: Problem[],
+): number | undefined {
   const text = (agg ?? "default").trim();
   if (text === "default" || text === "") return subnet.prefix;
   const bits = familyBits(subnet.family);
   const m = /^\/(\d{1,3})$/.exec(text);
   const n = m ? Number(m[1]) : NaN;
   if (!m || n > bits) {
-    problems.push({ path: `${path}.aggregation`, message: `"${agg}" is not valid; use "default" (the subnet's mask) or /N with N from ${subnet.prefix} to ${bits}` });
+    problems.push({
+      path: `${path}.aggregation`,
+      message: `"${agg}" is not valid; use "default" (the subnet's mask) or /N with N from ${subnet.prefix} to ${bits}`,
+    });
     return undefined;
   }
   if (n < subnet.prefix) {
@@ -206,20 +280,34 @@ function checkNetbox(nb: NetboxSpec, problems: Problem[]): void {
     url = undefined;
   }
   if (!url || (url.protocol !== "https:" && url.protocol !== "http:")) {
-    problems.push({ path: "spec.netbox.url", message: `${nb.url === undefined ? "is required" : `"${nb.url}" is not an http(s) URL`}; give the Netbox API root, e.g. https://netbox.example.com/api` });
+    problems.push({
+      path: "spec.netbox.url",
+      message: `${nb.url === undefined ? "is required" : `"${nb.url}" is not an http(s) URL`}; give the Netbox API root, e.g. https://netbox.example.com/api`,
+    });
   }
   if (typeof nb.tenant !== "string" || nb.tenant.trim() === "") {
-    problems.push({ path: "spec.netbox.tenant", message: "is required: the Netbox tenant (slug) that owns the addresses" });
+    problems.push({
+      path: "spec.netbox.tenant",
+      message: "is required: the Netbox tenant (slug) that owns the addresses",
+    });
   }
   if (nb.poolType !== undefined && nb.poolType !== "local" && nb.poolType !== "remote") {
-    problems.push({ path: "spec.netbox.poolType", message: `"${nb.poolType}" must be local or remote` });
+    problems.push({
+      path: "spec.netbox.poolType",
+      message: `"${nb.poolType}" must be local or remote`,
+    });
   }
 }
 
 /** Ranges of two groups that share addresses, for the cross-group check. */
-export function overlapsBetween(a: GroupModel, b: GroupModel): { mine: PoolRange; theirs: PoolRange }[] {
+export function overlapsBetween(
+  a: GroupModel,
+  b: GroupModel,
+): { mine: PoolRange; theirs: PoolRange }[] {
   const out: { mine: PoolRange; theirs: PoolRange }[] = [];
-  for (const mine of a.ranges) for (const theirs of b.ranges) if (rangesOverlap(mine.range, theirs.range)) out.push({ mine, theirs });
+  for (const mine of a.ranges)
+    for (const theirs of b.ranges)
+      if (rangesOverlap(mine.range, theirs.range)) out.push({ mine, theirs });
   return out;
 }
 

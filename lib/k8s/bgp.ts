@@ -83,7 +83,13 @@ export interface BGPNodeStatusStatus {
   neighbors?: BGPNeighborStatus[];
   /** Prefixes advertised from this node. */
   advertised?: string[];
-  speaker?: { state: "Running" | "Stopped" | "Unreachable"; address: string; message?: string; lastRestart?: string; lastRestartReason?: string };
+  speaker?: {
+    state: "Running" | "Stopped" | "Unreachable";
+    address: string;
+    message?: string;
+    lastRestart?: string;
+    lastRestartReason?: string;
+  };
   problems?: string[];
   /** RFC 3339 time the status last changed. */
   lastUpdate?: string;

@@ -93,13 +93,19 @@ export class KubeClient {
     await this.access.apply(options);
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
     if (body !== undefined) {
-      options.headers = { ...options.headers, "Content-Type": opts.contentType ?? "application/json" };
+      options.headers = {
+        ...options.headers,
+        "Content-Type": opts.contentType ?? "application/json",
+      };
     }
     return new Promise<import("node:http").IncomingMessage>((resolve, reject) => {
       const req = https.request(options, resolve);
       req.on("error", reject);
       const timeout = opts.timeoutMs ?? 30_000;
-      if (timeout > 0) req.setTimeout(timeout, () => req.destroy(new Error(`${method} ${path}: no answer in ${timeout} ms`)));
+      if (timeout > 0)
+        req.setTimeout(timeout, () =>
+          req.destroy(new Error(`${method} ${path}: no answer in ${timeout} ms`)),
+        );
       if (body !== undefined) req.write(body);
       req.end();
     });

@@ -57,7 +57,10 @@ export class EventRecorder {
       this.recent.set(dedupe, { name, count: 1 });
     } catch (err) {
       this.recent.delete(dedupe);
-      Log.warn({ object: `${ref.namespace}/${ref.name}`, reason, err: String(err) }, "could not record event");
+      Log.warn(
+        { object: `${ref.namespace}/${ref.name}`, reason, err: String(err) },
+        "could not record event",
+      );
     }
   }
 }

@@ -13,7 +13,11 @@ interface ListPage {
 
 interface WatchEvent {
   type: "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
-  object: { metadata?: { namespace?: string; name?: string; resourceVersion?: string }; code?: number; message?: string };
+  object: {
+    metadata?: { namespace?: string; name?: string; resourceVersion?: string };
+    code?: number;
+    message?: string;
+  };
 }
 
 const objectKey = (o: WatchEvent["object"]): string =>
@@ -128,7 +132,8 @@ export class Informer<M> {
           else Log.warn({ informer: this.name, status: ev.object.message }, "watch error event");
           return;
         }
-        if (ev.object.metadata?.resourceVersion) this.resourceVersion = ev.object.metadata.resourceVersion;
+        if (ev.object.metadata?.resourceVersion)
+          this.resourceVersion = ev.object.metadata.resourceVersion;
         if (ev.type === "BOOKMARK") return;
         const key = objectKey(ev.object);
         if (ev.type === "DELETED") {

@@ -16,7 +16,15 @@ const SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 interface KubeconfigFile {
   "current-context"?: string;
   contexts?: { name: string; context: { cluster: string; user: string } }[];
-  clusters?: { name: string; cluster: { server: string; "certificate-authority"?: string; "certificate-authority-data"?: string; "insecure-skip-tls-verify"?: boolean } }[];
+  clusters?: {
+    name: string;
+    cluster: {
+      server: string;
+      "certificate-authority"?: string;
+      "certificate-authority-data"?: string;
+      "insecure-skip-tls-verify"?: boolean;
+    };
+  }[];
   users?: {
     name: string;
     user: {
@@ -38,15 +46,21 @@ interface KubeconfigFile {
  */
 export function loadApiAccess(env: NodeJS.ProcessEnv = process.env): ApiAccess {
   if (env.KUBERNETES_SERVICE_HOST && !env.KUBECONFIG) return inCluster(env);
-  const file = env.KUBECONFIG?.split(path.delimiter)[0] || path.join(os.homedir(), ".kube", "config");
+  const file =
+    env.KUBECONFIG?.split(path.delimiter)[0] || path.join(os.homedir(), ".kube", "config");
   return fromFile(file);
 }
 
 function inCluster(env: NodeJS.ProcessEnv): ApiAccess {
   const host = env.KUBERNETES_SERVICE_HOST!;
-  const server = new URL(`https://${host.includes(":") ? `[${host}]` : host}:${env.KUBERNETES_SERVICE_PORT ?? 443}`);
+  const server = new URL(
+    `https://${host.includes(":") ? `[${host}]` : host}:${env.KUBERNETES_SERVICE_PORT ?? 443}`,
+  );
   const ca = readFileSync(path.join(SA_DIR, "ca.crt"));
-  return { server, apply: async opts => withToken(opts, { ca }, readToken(path.join(SA_DIR, "token"))) };
+  return {
+    server,
+    apply: async opts => withToken(opts, { ca }, readToken(path.join(SA_DIR, "token"))),
+  };
 }
 
 export function fromFile(file: string): ApiAccess {
@@ -57,16 +71,35 @@ export function fromFile(file: string): ApiAccess {
   const cluster = cfg.clusters?.find(c => c.name === ctx?.cluster)?.cluster;
   const user = cfg.users?.find(u => u.name === ctx?.user)?.user ?? {};
   if (!cluster) throw new Error(`${file}: no cluster for the current context`);
-  if (user.exec) throw new Error(`${file}: exec credential plugins are not supported by the controllers; use a token or client certificate`);
+  if (user.exec)
+    throw new Error(
+      `${file}: exec credential plugins are not supported by the controllers; use a token or client certificate`,
+    );
   const read = (p: string) => readFileSync(path.resolve(dir, p));
   const data = (d: string) => Buffer.from(d, "base64");
   const tls: https.RequestOptions = {
-    ca: cluster["certificate-authority-data"] ? data(cluster["certificate-authority-data"]) : cluster["certificate-authority"] ? read(cluster["certificate-authority"]) : undefined,
-    cert: user["client-certificate-data"] ? data(user["client-certificate-data"]) : user["client-certificate"] ? read(user["client-certificate"]) : undefined,
-    key: user["client-key-data"] ? data(user["client-key-data"]) : user["client-key"] ? read(user["client-key"]) : undefined,
+    ca: cluster["certificate-authority-data"]
+      ? data(cluster["certificate-authority-data"])
+      : cluster["certificate-authority"]
+        ? read(cluster["certificate-authority"])
+        : undefined,
+    cert: user["client-certificate-data"]
+      ? data(user["client-certificate-data"])
+      : user["client-certificate"]
+        ? read(user["client-certificate"])
+        : undefined,
+    key: user["client-key-data"]
+      ? data(user["client-key-data"])
+      : user["client-key"]
+        ? read(user["client-key"])
+        : undefined,
     rejectUnauthorized: !cluster["insecure-skip-tls-verify"],
   };
-  const token = user.token ? () => user.token : user.tokenFile ? readToken(path.resolve(dir, user.tokenFile)) : undefined;
+  const token = user.token
+    ? () => user.token
+    : user.tokenFile
+      ? readToken(path.resolve(dir, user.tokenFile))
+      : undefined;
   return { server: new URL(cluster.server), apply: async opts => withToken(opts, tls, token) };
 }
 
@@ -83,7 +116,11 @@ function readToken(file: string): () => string {
   };
 }
 
-function withToken(opts: https.RequestOptions, tls: https.RequestOptions, token: (() => string | undefined) | undefined): void {
+function withToken(
+  opts: https.RequestOptions,
+  tls: https.RequestOptions,
+  token: (() => string | undefined) | undefined,
+): void {
   Object.assign(opts, tls);
   const t = token?.();
   if (t) opts.headers = { ...opts.headers, Authorization: `Bearer ${t}` };

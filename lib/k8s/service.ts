@@ -22,7 +22,8 @@ export interface ServiceModel {
   ingress: string[];
 }
 
-export const serviceKey = (s: { namespace: string; name: string }): string => `${s.namespace}/${s.name}`;
+export const serviceKey = (s: { namespace: string; name: string }): string =>
+  `${s.namespace}/${s.name}`;
 
 interface RawService {
   metadata?: {
@@ -66,6 +67,8 @@ export function toServiceModel(raw: unknown): ServiceModel {
     ports: (o.spec?.ports ?? []).map(p => ({ protocol: p.protocol ?? "TCP", port: p.port ?? 0 })),
     externalTrafficPolicy: o.spec?.externalTrafficPolicy,
     loadBalancerIP: o.spec?.loadBalancerIP || undefined,
-    ingress: (o.status?.loadBalancer?.ingress ?? []).map(i => i.ip).filter((ip): ip is string => !!ip),
+    ingress: (o.status?.loadBalancer?.ingress ?? [])
+      .map(i => i.ip)
+      .filter((ip): ip is string => !!ip),
   };
 }

@@ -135,7 +135,13 @@ function bytesToText(bytes: Buffer, family: Family): string {
   return formatAddress({ family, value: v });
 }
 
-function ifaddrmsg(family: Family, prefix: number, flags: number, scope: number, ifindex: number): Buffer {
+function ifaddrmsg(
+  family: Family,
+  prefix: number,
+  flags: number,
+  scope: number,
+  ifindex: number,
+): Buffer {
   const b = Buffer.alloc(8);
   b.writeUInt8(afOf(family), 0);
   b.writeUInt8(prefix, 1);
@@ -160,7 +166,10 @@ export function encodeNewAddress(spec: AddressSpec): Buffer {
   const { family, bytes } = addressBytes(spec.address);
   const flags = spec.nodad && family === 6 ? IFA_F.NODAD : 0;
   const valid = spec.validLft > 0 ? spec.validLft : INFINITY_LIFE;
-  const preferred = spec.validLft > 0 ? Math.min(spec.preferredLft > 0 ? spec.preferredLft : valid, valid) : INFINITY_LIFE;
+  const preferred =
+    spec.validLft > 0
+      ? Math.min(spec.preferredLft > 0 ? spec.preferredLft : valid, valid)
+      : INFINITY_LIFE;
   const cache = Buffer.alloc(16);
   cache.writeUInt32LE(preferred >>> 0, 0);
   cache.writeUInt32LE(valid >>> 0, 4);
@@ -177,7 +186,11 @@ export function encodeNewAddress(spec: AddressSpec): Buffer {
 /** RTM_DELADDR body. */
 export function encodeDelAddress(ifindex: number, address: string, prefix: number): Buffer {
   const { family, bytes } = addressBytes(address);
-  return Buffer.concat([ifaddrmsg(family, prefix, 0, 0, ifindex), attr(IFA.LOCAL, bytes), attr(IFA.ADDRESS, bytes)]);
+  return Buffer.concat([
+    ifaddrmsg(family, prefix, 0, 0, ifindex),
+    attr(IFA.LOCAL, bytes),
+    attr(IFA.ADDRESS, bytes),
+  ]);
 }
 
 /** RTM_GETADDR dump request for every family. */
@@ -225,7 +238,11 @@ export const encodeLinkDump = (): Buffer => ifinfomsg(0, 0, 0);
 
 /** RTM_NEWLINK body creating a link of `kind` (e.g. "dummy") named `name`. */
 export function encodeCreateLink(name: string, kind: string): Buffer {
-  return Buffer.concat([ifinfomsg(0, 0, 0), attr(IFLA.IFNAME, cstring(name)), attr(IFLA.LINKINFO, attr(IFLA_INFO_KIND, cstring(kind)))]);
+  return Buffer.concat([
+    ifinfomsg(0, 0, 0),
+    attr(IFLA.IFNAME, cstring(name)),
+    attr(IFLA.LINKINFO, attr(IFLA_INFO_KIND, cstring(kind))),
+  ]);
 }
 
 /** RTM_NEWLINK body setting a link up. */

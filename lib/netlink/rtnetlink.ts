@@ -26,7 +26,9 @@ type RawMessage = { type: number; data: Buffer };
  * into one file, where a prebuilt binary can no longer be found. The agent image keeps them
  * in node_modules next to the bundle.
  */
-export const nativeRequire = createRequire(typeof __filename === "string" ? __filename : import.meta.url);
+export const nativeRequire = createRequire(
+  typeof __filename === "string" ? __filename : import.meta.url,
+);
 
 /** How many requests may wait for the kernel at once; more can overflow the receive buffer. */
 const MAX_IN_FLIGHT = 64;
@@ -71,10 +73,14 @@ export class RtNetlink {
   listen(): void {
     if (this.notify || this.closed) return;
     const s = this.nl.createNetlink(this.nl.Protocol.ROUTE, { ref: false, ...BUFFERS });
-    for (const g of [RTNLGRP.LINK, RTNLGRP.IPV4_IFADDR, RTNLGRP.IPV6_IFADDR]) s.socket.addMembership(g);
+    for (const g of [RTNLGRP.LINK, RTNLGRP.IPV4_IFADDR, RTNLGRP.IPV6_IFADDR])
+      s.socket.addMembership(g);
     s.on("message", () => this.onChange());
     s.on("error", err => {
-      Log.warn({ err: String(err) }, "netlink notification socket failed; reopening and re-reading");
+      Log.warn(
+        { err: String(err) },
+        "netlink notification socket failed; reopening and re-reading",
+      );
       try {
         s.close();
       } catch {
@@ -113,12 +119,22 @@ export class RtNetlink {
 
   /** Adds the address, or updates its lifetimes and flags when it is already there. */
   async addAddress(spec: AddressSpec): Promise<void> {
-    await this.request(`add ${spec.address}/${spec.prefix}`, RTM.NEWADDR, encodeNewAddress(spec), NLM_F.CREATE | NLM_F.REPLACE);
+    await this.request(
+      `add ${spec.address}/${spec.prefix}`,
+      RTM.NEWADDR,
+      encodeNewAddress(spec),
+      NLM_F.CREATE | NLM_F.REPLACE,
+    );
   }
 
   async deleteAddress(ifindex: number, address: string, prefix: number): Promise<void> {
     try {
-      await this.request(`delete ${address}/${prefix}`, RTM.DELADDR, encodeDelAddress(ifindex, address, prefix), 0);
+      await this.request(
+        `delete ${address}/${prefix}`,
+        RTM.DELADDR,
+        encodeDelAddress(ifindex, address, prefix),
+        0,
+      );
     } catch (err) {
       // Gone already (expired, or removed with its link): that is what we wanted.
       if (/EADDRNOTAVAIL|ENODEV|ESRCH/.test(String(err))) return;
@@ -127,7 +143,12 @@ export class RtNetlink {
   }
 
   async createLink(name: string, kind: string): Promise<void> {
-    await this.request(`create ${kind} link ${name}`, RTM.NEWLINK, encodeCreateLink(name, kind), NLM_F.CREATE | NLM_F.EXCL);
+    await this.request(
+      `create ${kind} link ${name}`,
+      RTM.NEWLINK,
+      encodeCreateLink(name, kind),
+      NLM_F.CREATE | NLM_F.EXCL,
+    );
   }
 
   async setLinkUp(index: number): Promise<void> {
@@ -160,14 +181,24 @@ export class RtNetlink {
     return next;
   }
 
-  private async send(which: "change" | "dump", op: string, type: number, body: Buffer, flags: number): Promise<RawMessage[]> {
+  private async send(
+    which: "change" | "dump",
+    op: string,
+    type: number,
+    body: Buffer,
+    flags: number,
+  ): Promise<RawMessage[]> {
     if (this.inFlight >= MAX_IN_FLIGHT) await new Promise<void>(r => this.waiting.push(r));
     this.inFlight++;
     try {
-      const [msgs] = await this.socket(which).request(type, body, { flags, timeout: REQUEST_TIMEOUT_MS });
+      const [msgs] = await this.socket(which).request(type, body, {
+        flags,
+        timeout: REQUEST_TIMEOUT_MS,
+      });
       return msgs as RawMessage[];
     } catch (err) {
-      const text = err instanceof Error ? err.message.replace(/^Request rejected: /, "") : String(err);
+      const text =
+        err instanceof Error ? err.message.replace(/^Request rejected: /, "") : String(err);
       if (/Timeout/.test(text)) {
         // A lost answer means the socket state is unknown: start over with a new one.
         this.socks[which]?.close();

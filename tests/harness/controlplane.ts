@@ -114,28 +114,28 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     await waitFor(procs, async () => (await get(etcdUrl, "/health")) === 200);
 
     const apiserverArgs = [
-        `--etcd-servers=${etcdUrl}`,
-        `--bind-address=${bindAddress}`,
-        `--secure-port=${apiPort}`,
-        `--advertise-address=${advertiseAddress(bindAddress)}`,
-        // the 'kubernetes' Service endpoints would point at a loopback
-        // address, which Endpoints validation rejects every few seconds
-        "--endpoint-reconciler-type=none",
-        `--tls-cert-file=${pki.serverCert}`,
-        `--tls-private-key-file=${pki.serverKey}`,
-        `--client-ca-file=${pki.caCert}`,
-        "--authorization-mode=Node,RBAC",
-        `--service-cluster-ip-range=${SERVICE_CIDRS}`,
-        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-        `--service-account-key-file=${pki.saPub}`,
-        `--service-account-signing-key-file=${pki.saKey}`,
-        // There is no controller-manager to create each namespace's 'default'
-        // ServiceAccount, and the ServiceAccount plugin rejects Pods without it.
-        "--disable-admission-plugins=ServiceAccount",
-        // PureLB's node agent is privileged; let tests create such Pods.
-        "--allow-privileged=true",
-        "--profiling=false",
-        ...(opts.apiserverArgs ?? []),
+      `--etcd-servers=${etcdUrl}`,
+      `--bind-address=${bindAddress}`,
+      `--secure-port=${apiPort}`,
+      `--advertise-address=${advertiseAddress(bindAddress)}`,
+      // the 'kubernetes' Service endpoints would point at a loopback
+      // address, which Endpoints validation rejects every few seconds
+      "--endpoint-reconciler-type=none",
+      `--tls-cert-file=${pki.serverCert}`,
+      `--tls-private-key-file=${pki.serverKey}`,
+      `--client-ca-file=${pki.caCert}`,
+      "--authorization-mode=Node,RBAC",
+      `--service-cluster-ip-range=${SERVICE_CIDRS}`,
+      "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+      `--service-account-key-file=${pki.saPub}`,
+      `--service-account-signing-key-file=${pki.saKey}`,
+      // There is no controller-manager to create each namespace's 'default'
+      // ServiceAccount, and the ServiceAccount plugin rejects Pods without it.
+      "--disable-admission-plugins=ServiceAccount",
+      // PureLB's node agent is privileged; let tests create such Pods.
+      "--allow-privileged=true",
+      "--profiling=false",
+      ...(opts.apiserverArgs ?? []),
     ];
     procs.push(launch(dir, "kube-apiserver", apiserverBin, apiserverArgs));
 

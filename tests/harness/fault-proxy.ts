@@ -32,7 +32,29 @@ export async function startFaultProxy(upstreamKubeconfig: string): Promise<Fault
   const cert = b64(cfg.users[0].user["client-certificate-data"]);
   const key = b64(cfg.users[0].user["client-key-data"]);
   const dir = mkdtempSync(path.join(tmpdir(), "purelb-proxy-"));
-  execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", path.join(dir, "k"), "-out", path.join(dir, "c")], { stdio: "ignore" });
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-days",
+      "1",
+      "-subj",
+      "/CN=localhost",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1",
+      "-keyout",
+      path.join(dir, "k"),
+      "-out",
+      path.join(dir, "c"),
+    ],
+    { stdio: "ignore" },
+  );
   const open = new Set<{ destroy(): void }>();
   const proxy: FaultProxy = {
     kubeconfig: path.join(dir, "kubeconfig"),
@@ -46,38 +68,60 @@ export async function startFaultProxy(upstreamKubeconfig: string): Promise<Fault
     },
   };
   const agent = new https.Agent({ ca, cert, key, keepAlive: true });
-  const server = https.createServer({ key: readFileSync(path.join(dir, "k")), cert: readFileSync(path.join(dir, "c")) }, (req, res) => {
-    const watch = /[?&]watch=(1|true)/.test(req.url ?? "");
-    if (proxy.mode === "throttle") {
-      res.writeHead(429, { "Content-Type": "application/json", "Retry-After": "1" });
-      res.end(JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", reason: "TooManyRequests", code: 429, message: "too many requests" }));
-      return;
-    }
-    if (watch && proxy.mode === "stall-watches") {
-      // headers and then silence: the client cannot tell this from a quiet cluster
-      res.writeHead(200, { "Content-Type": "application/json", "Transfer-Encoding": "chunked" });
-      open.add(res.socket!);
-      res.socket!.once("close", () => open.delete(res.socket!));
-      return;
-    }
-    const up = https.request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: { ...req.headers, host: upstream.host }, agent }, upRes => {
-      res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-      upRes.pipe(res);
-      // an upstream that dies mid-stream must close the client's stream too, or this
-      // proxy would itself stall the watch (the "stall-watches" fault does that on purpose)
-      upRes.once("aborted", () => res.destroy());
-      upRes.once("error", () => res.destroy());
-    });
-    up.on("error", () => res.destroy());
-    if (watch) {
-      open.add(res.socket!);
-      res.socket!.once("close", () => {
-        open.delete(res.socket!);
-        up.destroy();
-      });
-    }
-    req.pipe(up);
-  });
+  const server = https.createServer(
+    { key: readFileSync(path.join(dir, "k")), cert: readFileSync(path.join(dir, "c")) },
+    (req, res) => {
+      const watch = /[?&]watch=(1|true)/.test(req.url ?? "");
+      if (proxy.mode === "throttle") {
+        res.writeHead(429, { "Content-Type": "application/json", "Retry-After": "1" });
+        res.end(
+          JSON.stringify({
+            kind: "Status",
+            apiVersion: "v1",
+            status: "Failure",
+            reason: "TooManyRequests",
+            code: 429,
+            message: "too many requests",
+          }),
+        );
+        return;
+      }
+      if (watch && proxy.mode === "stall-watches") {
+        // headers and then silence: the client cannot tell this from a quiet cluster
+        res.writeHead(200, { "Content-Type": "application/json", "Transfer-Encoding": "chunked" });
+        open.add(res.socket!);
+        res.socket!.once("close", () => open.delete(res.socket!));
+        return;
+      }
+      const up = https.request(
+        {
+          host: upstream.hostname,
+          port: upstream.port,
+          path: req.url,
+          method: req.method,
+          headers: { ...req.headers, host: upstream.host },
+          agent,
+        },
+        upRes => {
+          res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+          upRes.pipe(res);
+          // an upstream that dies mid-stream must close the client's stream too, or this
+          // proxy would itself stall the watch (the "stall-watches" fault does that on purpose)
+          upRes.once("aborted", () => res.destroy());
+          upRes.once("error", () => res.destroy());
+        },
+      );
+      up.on("error", () => res.destroy());
+      if (watch) {
+        open.add(res.socket!);
+        res.socket!.once("close", () => {
+          open.delete(res.socket!);
+          up.destroy();
+        });
+      }
+      req.pipe(up);
+    },
+  );
   await new Promise<void>(r => server.listen(0, "127.0.0.1", r));
   const port = (server.address() as AddressInfo).port;
   writeFileSync(

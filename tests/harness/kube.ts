@@ -12,7 +12,11 @@ export function clientFor(kubeconfig: string): KubeClient {
 }
 
 /** Polls until `fn` returns a value that is not undefined/false, or fails with `what`. */
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 15_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -22,7 +26,8 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
     await new Promise(r => setTimeout(r, 50));
   }
 }
@@ -36,10 +41,9 @@ export async function installCrds(client: KubeClient): Promise<void> {
       if (!crd) continue;
       await apply(client, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd);
       await waitFor(`CRD ${crd.metadata.name} established`, async () => {
-        const got = await client.request<{ status?: { conditions?: { type: string; status: string }[] } }>(
-          "GET",
-          `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`,
-        );
+        const got = await client.request<{
+          status?: { conditions?: { type: string; status: string }[] };
+        }>("GET", `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`);
         return got.status?.conditions?.some(c => c.type === "Established" && c.status === "True");
       });
     }
@@ -47,14 +51,24 @@ export async function installCrds(client: KubeClient): Promise<void> {
 }
 
 /** Create-or-replace by name under a collection path. */
-export async function apply(client: KubeClient, collection: string, obj: { metadata: { name: string; [k: string]: unknown } } & Record<string, unknown>): Promise<unknown> {
+export async function apply(
+  client: KubeClient,
+  collection: string,
+  obj: { metadata: { name: string; [k: string]: unknown } } & Record<string, unknown>,
+): Promise<unknown> {
   try {
     return await client.request("POST", collection, { body: obj });
   } catch (err) {
     if (!(err instanceof ApiError) || err.status !== 409) throw err;
-    const current = await client.request<{ metadata: { resourceVersion: string } }>("GET", `${collection}/${obj.metadata.name}`);
+    const current = await client.request<{ metadata: { resourceVersion: string } }>(
+      "GET",
+      `${collection}/${obj.metadata.name}`,
+    );
     return client.request("PUT", `${collection}/${obj.metadata.name}`, {
-      body: { ...obj, metadata: { ...obj.metadata, resourceVersion: current.metadata.resourceVersion } },
+      body: {
+        ...obj,
+        metadata: { ...obj.metadata, resourceVersion: current.metadata.resourceVersion },
+      },
     });
   }
 }
@@ -95,7 +109,12 @@ export function serviceObject(namespace: string, name: string, s: ServiceSpecInp
       type,
       ...(type === "LoadBalancer" ? { allocateLoadBalancerNodePorts: false } : {}),
       selector: { app: name },
-      ports: (s.ports ?? [{ port: 80 }]).map((p, i) => ({ name: `p${i}`, port: p.port, protocol: p.protocol ?? "TCP", targetPort: 8080 })),
+      ports: (s.ports ?? [{ port: 80 }]).map((p, i) => ({
+        name: `p${i}`,
+        port: p.port,
+        protocol: p.protocol ?? "TCP",
+        targetPort: 8080,
+      })),
       ...(s.ipFamilyPolicy ? { ipFamilyPolicy: s.ipFamilyPolicy } : {}),
       ...(s.ipFamilies ? { ipFamilies: s.ipFamilies } : {}),
       ...(s.externalTrafficPolicy ? { externalTrafficPolicy: s.externalTrafficPolicy } : {}),
@@ -104,16 +123,39 @@ export function serviceObject(namespace: string, name: string, s: ServiceSpecInp
   };
 }
 
-export async function createService(client: KubeClient, namespace: string, name: string, s: ServiceSpecInput = {}): Promise<ServiceModel> {
-  return toServiceModel(await client.request("POST", `/api/v1/namespaces/${namespace}/services`, { body: serviceObject(namespace, name, s) }));
+export async function createService(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  s: ServiceSpecInput = {},
+): Promise<ServiceModel> {
+  return toServiceModel(
+    await client.request("POST", `/api/v1/namespaces/${namespace}/services`, {
+      body: serviceObject(namespace, name, s),
+    }),
+  );
 }
 
-export async function getService(client: KubeClient, namespace: string, name: string): Promise<ServiceModel> {
-  return toServiceModel(await client.request("GET", `/api/v1/namespaces/${namespace}/services/${name}`));
+export async function getService(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+): Promise<ServiceModel> {
+  return toServiceModel(
+    await client.request("GET", `/api/v1/namespaces/${namespace}/services/${name}`),
+  );
 }
 
-export async function patchService(client: KubeClient, namespace: string, name: string, patch: object): Promise<void> {
-  await client.request("PATCH", `/api/v1/namespaces/${namespace}/services/${name}`, { body: patch, contentType: MERGE_PATCH });
+export async function patchService(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  patch: object,
+): Promise<void> {
+  await client.request("PATCH", `/api/v1/namespaces/${namespace}/services/${name}`, {
+    body: patch,
+    contentType: MERGE_PATCH,
+  });
 }
 
 export interface CoreEvent {
@@ -123,7 +165,11 @@ export interface CoreEvent {
   involvedObject: { name: string };
 }
 
-export async function eventsFor(client: KubeClient, namespace: string, name: string): Promise<CoreEvent[]> {
+export async function eventsFor(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+): Promise<CoreEvent[]> {
   const list = await client.request<{ items: CoreEvent[] }>(
     "GET",
     `/api/v1/namespaces/${namespace}/events?fieldSelector=${encodeURIComponent(`involvedObject.name=${name}`)}`,

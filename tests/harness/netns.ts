@@ -12,7 +12,8 @@ export function netnsUnavailable(): string | undefined {
   if (process.platform !== "linux") return "network namespaces need Linux";
   if (process.getuid?.() !== 0) return "needs root (network namespaces, veth, raw sockets)";
   for (const tool of ["ip", "tcpdump"]) {
-    if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0) return `needs ${tool} (hack/setup.sh installs it)`;
+    if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0)
+      return `needs ${tool} (hack/setup.sh installs it)`;
   }
   return undefined;
 }
@@ -68,7 +69,19 @@ export class Lab {
       run("ip", ["-n", this.bridgeNs, "link", "add", "br0", "type", "bridge"]);
       run("ip", ["-n", this.bridgeNs, "link", "set", "br0", "up"]);
       // IPv6 on a fresh bridge: no forwarding delay, no multicast snooping surprises.
-      run("ip", ["-n", this.bridgeNs, "link", "set", "br0", "type", "bridge", "forward_delay", "0", "mcast_snooping", "0"]);
+      run("ip", [
+        "-n",
+        this.bridgeNs,
+        "link",
+        "set",
+        "br0",
+        "type",
+        "bridge",
+        "forward_delay",
+        "0",
+        "mcast_snooping",
+        "0",
+      ]);
       nodeNames.forEach((name, i) => this.nodes.push(this.attach(ns(name), name, i, 11 + i)));
       this.client = this.attach(ns("client"), "client", nodeNames.length, 100);
       for (const n of this.nodes) run("ip", ["-n", n.ns, "link", "add", "kube-lb0", "type", "ifb"]);
@@ -88,14 +101,29 @@ export class Lab {
     this.addNs(ns);
     const port = `p${i}`;
     // Made inside the bridge namespace, the far end moved straight into the node's.
-    run("ip", ["-n", this.bridgeNs, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns]);
+    run("ip", [
+      "-n",
+      this.bridgeNs,
+      "link",
+      "add",
+      port,
+      "type",
+      "veth",
+      "peer",
+      "name",
+      "eth0",
+      "netns",
+      ns,
+    ]);
     run("ip", ["-n", this.bridgeNs, "link", "set", port, "master", "br0", "up"]);
     const ipv4 = `192.0.2.${host}`;
     const ipv6 = `2001:db8::${host}`;
     run("ip", ["-n", ns, "addr", "add", `${ipv4}/24`, "dev", "eth0"]);
     run("ip", ["-n", ns, "addr", "add", `${ipv6}/64`, "dev", "eth0", "nodad"]);
     run("ip", ["-n", ns, "link", "set", "eth0", "up"]);
-    const mac = (JSON.parse(run("ip", ["-n", ns, "-j", "link", "show", "eth0"])) as { address: string }[])[0].address;
+    const mac = (
+      JSON.parse(run("ip", ["-n", ns, "-j", "link", "show", "eth0"])) as { address: string }[]
+    )[0].address;
     return { name, ns, ipv4, ipv6, mac };
   }
 
@@ -107,7 +135,9 @@ export class Lab {
 
   /** Addresses on an interface of a namespace, as `ip -j` reports them. */
   addresses(ns: string, dev: string): JsonAddress[] {
-    const out = JSON.parse(run("ip", ["-n", ns, "-j", "addr", "show", "dev", dev])) as { addr_info: JsonAddress[] }[];
+    const out = JSON.parse(run("ip", ["-n", ns, "-j", "addr", "show", "dev", dev])) as {
+      addr_info: JsonAddress[];
+    }[];
     return out[0]?.addr_info ?? [];
   }
 
@@ -120,10 +150,19 @@ export class Lab {
   }
 
   /** Starts a process in a namespace, output to `<dir>/<logName>.log`; killed by destroy(). */
-  spawn(ns: string, cmd: string, args: string[], env: NodeJS.ProcessEnv, logName: string): ChildProcess {
+  spawn(
+    ns: string,
+    cmd: string,
+    args: string[],
+    env: NodeJS.ProcessEnv,
+    logName: string,
+  ): ChildProcess {
     const fd = openSync(join(this.dir, `${logName}.log`), "a");
     try {
-      const child = spawn("ip", ["netns", "exec", ns, cmd, ...args], { env, stdio: ["ignore", fd, fd] });
+      const child = spawn("ip", ["netns", "exec", ns, cmd, ...args], {
+        env,
+        stdio: ["ignore", fd, fd],
+      });
       this.children.add(child);
       child.once("exit", () => this.children.delete(child));
       return child;
@@ -134,7 +173,9 @@ export class Lab {
 
   /** Starts a process whose output the caller reads (tcpdump, ip monitor). */
   spawnPiped(ns: string, cmd: string, args: string[]): ChildProcess {
-    const child = spawn("ip", ["netns", "exec", ns, cmd, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn("ip", ["netns", "exec", ns, cmd, ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     this.children.add(child);
     child.once("exit", () => this.children.delete(child));
     return child;
@@ -150,7 +191,8 @@ export class Lab {
   }
 
   private destroySync(): void {
-    for (const c of this.children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+    for (const c of this.children)
+      if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
     this.children.clear();
     for (const ns of this.namespaces.splice(0).reverse()) spawnSync("ip", ["netns", "del", ns]);
     rmSync(this.dir, { recursive: true, force: true });

@@ -26,7 +26,10 @@ const PEPR_STORE_CRD = {
         served: true,
         storage: true,
         schema: {
-          openAPIV3Schema: { type: "object", properties: { data: { type: "object", additionalProperties: { type: "string" } } } },
+          openAPIV3Schema: {
+            type: "object",
+            properties: { data: { type: "object", additionalProperties: { type: "string" } } },
+          },
         },
       },
     ],
@@ -56,14 +59,45 @@ export async function prepareCluster(client: KubeClient): Promise<void> {
   });
 }
 
-export async function startWatcher(kubeconfig: string, env: Record<string, string> = {}): Promise<Watcher> {
+export async function startWatcher(
+  kubeconfig: string,
+  env: Record<string, string> = {},
+): Promise<Watcher> {
   const dir = mkdtempSync(path.join(tmpdir(), "purelb-watcher-"));
   const key = path.join(dir, "tls.key");
   const crt = path.join(dir, "tls.crt");
-  execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout", key, "-out", crt], { stdio: "ignore" });
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-days",
+      "1",
+      "-subj",
+      "/CN=localhost",
+      "-keyout",
+      key,
+      "-out",
+      crt,
+    ],
+    { stdio: "ignore" },
+  );
   const child: ChildProcess = spawn(process.execPath, [BUNDLE], {
     cwd: root,
-    env: { ...process.env, KUBECONFIG: kubeconfig, PEPR_WATCH_MODE: "true", SSL_KEY_PATH: key, SSL_CERT_PATH: crt, LOG_LEVEL: "warn", ...env },
+    env: {
+      ...process.env,
+      KUBECONFIG: kubeconfig,
+      PEPR_WATCH_MODE: "true",
+      SSL_KEY_PATH: key,
+      SSL_CERT_PATH: crt,
+      LOG_LEVEL: "warn",
+      ...env,
+    },
     stdio: ["ignore", process.env.PURELB_WATCHER_LOG ? "inherit" : "ignore", "inherit"],
   });
   const exited = new Promise<void>(r => child.once("exit", () => r()));

@@ -345,33 +345,79 @@ spec:
     const kinds = [
       { group: "purelb.io", version: "v2", kind: "ServiceGroup", resource: "servicegroups" },
       { group: "purelb.io", version: "v2", kind: "LBNodeAgent", resource: "lbnodeagents" },
-      { group: "bgp.purelb.io", version: "v1", kind: "BGPConfiguration", resource: "bgpconfigurations" },
+      {
+        group: "bgp.purelb.io",
+        version: "v1",
+        kind: "BGPConfiguration",
+        resource: "bgpconfigurations",
+      },
       { group: "", version: "v1", kind: "Service", resource: "services" },
     ];
     const review = fc.record({
       gvk: fc.constantFrom(...kinds),
       operation: fc.constantFrom("CREATE", "UPDATE"),
-      spec: fc.oneof(fc.anything(), fc.dictionary(fc.constantFrom("local", "remote", "netbox", "type", "global", "neighbors"), fc.anything())),
-      annotations: fc.dictionary(fc.constantFrom("purelb.io/addresses", "purelb.io/service-group", "purelb.io/multi-pool", "purelb.io/allow-shared-ip", "x"), fc.string()),
+      spec: fc.oneof(
+        fc.anything(),
+        fc.dictionary(
+          fc.constantFrom("local", "remote", "netbox", "type", "global", "neighbors"),
+          fc.anything(),
+        ),
+      ),
+      annotations: fc.dictionary(
+        fc.constantFrom(
+          "purelb.io/addresses",
+          "purelb.io/service-group",
+          "purelb.io/multi-pool",
+          "purelb.io/allow-shared-ip",
+          "x",
+        ),
+        fc.string(),
+      ),
     });
     const samples = fc.sample(review, { numRuns: 150, seed: 42 });
     for (const [i, r] of samples.entries()) {
       const uid = `fuzz-${i}`;
-      const object = { apiVersion: [r.gvk.group, r.gvk.version].filter(Boolean).join("/"), kind: r.gvk.kind, metadata: { name: `fuzz-${i}`, namespace: DEFAULT_NAMESPACE, annotations: r.annotations }, spec: r.spec };
+      const object = {
+        apiVersion: [r.gvk.group, r.gvk.version].filter(Boolean).join("/"),
+        kind: r.gvk.kind,
+        metadata: { name: `fuzz-${i}`, namespace: DEFAULT_NAMESPACE, annotations: r.annotations },
+        spec: r.spec,
+      };
       const body = JSON.stringify({
         apiVersion: "admission.k8s.io/v1",
         kind: "AdmissionReview",
-        request: { uid, kind: { group: r.gvk.group, version: r.gvk.version, kind: r.gvk.kind }, resource: { group: r.gvk.group, version: r.gvk.version, resource: r.gvk.resource }, name: object.metadata.name, namespace: DEFAULT_NAMESPACE, operation: r.operation, userInfo: { username: "fuzz" }, object, oldObject: r.operation === "UPDATE" ? object : null, dryRun: true },
+        request: {
+          uid,
+          kind: { group: r.gvk.group, version: r.gvk.version, kind: r.gvk.kind },
+          resource: { group: r.gvk.group, version: r.gvk.version, resource: r.gvk.resource },
+          name: object.metadata.name,
+          namespace: DEFAULT_NAMESPACE,
+          operation: r.operation,
+          userInfo: { username: "fuzz" },
+          object,
+          oldObject: r.operation === "UPDATE" ? object : null,
+          dryRun: true,
+        },
       });
       const res = await postInsecure(url, body);
       expect(res.status, `sample ${i}: ${body}`).toBe(200);
-      const answer = JSON.parse(res.text) as { response?: { uid: string; allowed: boolean; status?: { message?: string } } };
+      const answer = JSON.parse(res.text) as {
+        response?: { uid: string; allowed: boolean; status?: { message?: string } };
+      };
       expect(answer.response?.uid, `sample ${i}`).toBe(uid);
       expect(typeof answer.response?.allowed).toBe("boolean");
-      if (answer.response && !answer.response.allowed) expect(answer.response.status?.message ?? "", `sample ${i}: a denial says why`).not.toBe("");
+      if (answer.response && !answer.response.allowed)
+        expect(answer.response.status?.message ?? "", `sample ${i}: a denial says why`).not.toBe(
+          "",
+        );
     }
     // still answering real requests afterwards
-    const ok = apply(serviceGroup("adm-after-fuzz", "  remote:\n    v4pool: {pool: 203.0.113.200/30, subnet: 203.0.113.0/24}"));
+    const ok = apply(
+      serviceGroup(
+        "adm-after-fuzz",
+        "  remote:\n    v4pool: {pool: 203.0.113.200/30, subnet: 203.0.113.0/24}",
+      ),
+    );
     expect(ok.code, ok.stderr).toBe(0);
     await remove(client, `${SG_PATH}/adm-after-fuzz`);
   });
@@ -380,11 +426,20 @@ spec:
 /** The webhook's certificate is Pepr's own; only the apiserver holds its CA. */
 function postInsecure(url: URL, body: string): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: "POST", rejectUnauthorized: false, headers: { "Content-Type": "application/json" }, timeout: 15_000 }, res => {
-      let text = "";
-      res.on("data", c => (text += c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
-    });
+    const req = request(
+      url,
+      {
+        method: "POST",
+        rejectUnauthorized: false,
+        headers: { "Content-Type": "application/json" },
+        timeout: 15_000,
+      },
+      res => {
+        let text = "";
+        res.on("data", c => (text += c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
     req.on("error", reject);
     req.on("timeout", () => req.destroy(new Error("webhook did not answer in 15 s")));
     req.end(body);

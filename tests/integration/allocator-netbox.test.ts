@@ -1,7 +1,17 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { RunningAllocator, runAllocator } from "../../lib/allocator/run";
 import { KubeClient } from "../../lib/k8s/client";
-import { apply, clientFor, createService, ensureNamespace, eventsFor, getService, installCrds, remove, waitFor } from "../harness/kube";
+import {
+  apply,
+  clientFor,
+  createService,
+  ensureNamespace,
+  eventsFor,
+  getService,
+  installCrds,
+  remove,
+  waitFor,
+} from "../harness/kube";
 import { FakeNetbox } from "../harness/netbox-server";
 
 const kubeconfig = inject("kubeconfig");
@@ -62,14 +72,21 @@ describe.skipIf(!kubeconfig)("allocator with a Netbox group, through a real apis
     expect(records.every(r => r.tenant === "k8s" && r.status === "active")).toBe(true);
 
     await remove(client, `/api/v1/namespaces/${NS}/services/erp`);
-    await waitFor("Netbox records deleted", () => !nb.ips().some(ip => ip.description.includes(`service=${NS}/erp`)));
+    await waitFor(
+      "Netbox records deleted",
+      () => !nb.ips().some(ip => ip.description.includes(`service=${NS}/erp`)),
+    );
   });
 
   it("keeps a Service pending while Netbox is down and serves it when Netbox is back", async () => {
     await nb.stop();
-    await createService(client, NS, "patient", { annotations: { "purelb.io/service-group": "enterprise" } });
+    await createService(client, NS, "patient", {
+      annotations: { "purelb.io/service-group": "enterprise" },
+    });
     const warning = await waitFor("a Warning naming Netbox", async () =>
-      (await eventsFor(client, NS, "patient")).find(e => e.reason === "AllocationFailed" && /Netbox/.test(e.message)),
+      (await eventsFor(client, NS, "patient")).find(
+        e => e.reason === "AllocationFailed" && /Netbox/.test(e.message),
+      ),
     );
     expect(warning.message).not.toContain(TOKEN);
     await nb.start();

@@ -26,7 +26,12 @@ describe.skipIf(!kubeconfig)("allocator against a real apiserver", () => {
   let running: RunningAllocator;
 
   const group = (name: string, spec: ServiceGroupSpec) =>
-    apply(client, `/apis/purelb.io/v2/namespaces/${SG_NS}/servicegroups`, { apiVersion: "purelb.io/v2", kind: "ServiceGroup", metadata: { name }, spec });
+    apply(client, `/apis/purelb.io/v2/namespaces/${SG_NS}/servicegroups`, {
+      apiVersion: "purelb.io/v2",
+      kind: "ServiceGroup",
+      metadata: { name },
+      spec,
+    });
   const svc = (name: string, s: ServiceSpecInput = {}) => createService(client, NS, name, s);
   const served = (name: string, count = 1) =>
     waitFor(`${name} to get ${count} address(es)`, async () => {
@@ -34,7 +39,9 @@ describe.skipIf(!kubeconfig)("allocator against a real apiserver", () => {
       return s.ingress.length >= count ? s : undefined;
     });
   const eventWith = (name: string, reason: string, text: RegExp) =>
-    waitFor(`${reason} event on ${name} matching ${text}`, async () => (await eventsFor(client, NS, name)).find(e => e.reason === reason && text.test(e.message)));
+    waitFor(`${reason} event on ${name} matching ${text}`, async () =>
+      (await eventsFor(client, NS, name)).find(e => e.reason === reason && text.test(e.message)),
+    );
 
   beforeAll(async () => {
     client = clientFor(kubeconfig);
@@ -43,8 +50,12 @@ describe.skipIf(!kubeconfig)("allocator against a real apiserver", () => {
     await ensureNamespace(client, NS);
     await group("default", {
       local: {
-        v4pools: [{ pool: "192.0.2.240-192.0.2.250", subnet: "192.0.2.0/24", aggregation: "default" }],
-        v6pools: [{ pool: "2001:db8::f0-2001:db8::ff", subnet: "2001:db8::/64", aggregation: "default" }],
+        v4pools: [
+          { pool: "192.0.2.240-192.0.2.250", subnet: "192.0.2.0/24", aggregation: "default" },
+        ],
+        v6pools: [
+          { pool: "2001:db8::f0-2001:db8::ff", subnet: "2001:db8::/64", aggregation: "default" },
+        ],
       },
     });
     running = await runAllocator(client, SG_NS);
@@ -62,7 +73,11 @@ describe.skipIf(!kubeconfig)("allocator against a real apiserver", () => {
       "purelb.io/pool-type": "local",
       "purelb.io/service-group": "default",
     });
-    await eventWith("web", "AddressAssigned", /Assigned 192\.0\.2\.240 from ServiceGroup default \(local pool\)/);
+    await eventWith(
+      "web",
+      "AddressAssigned",
+      /Assigned 192\.0\.2\.240 from ServiceGroup default \(local pool\)/,
+    );
   });
 
   it("gives a RequireDualStack Service one address per family, IPv4 first", async () => {
@@ -73,31 +88,52 @@ describe.skipIf(!kubeconfig)("allocator against a real apiserver", () => {
 
   it("waits for an unknown group with a Warning, and serves the Service once the group exists", async () => {
     await svc("later", { annotations: { "purelb.io/service-group": "routed" } });
-    await eventWith("later", "AllocationFailed", /ServiceGroup routed does not exist in namespace purelb-alloc-it/);
-    await group("routed", { remote: { v4pool: { pool: "203.0.113.0/30", subnet: "203.0.113.0/24", aggregation: "/32" } } });
+    await eventWith(
+      "later",
+      "AllocationFailed",
+      /ServiceGroup routed does not exist in namespace purelb-alloc-it/,
+    );
+    await group("routed", {
+      remote: { v4pool: { pool: "203.0.113.0/30", subnet: "203.0.113.0/24", aggregation: "/32" } },
+    });
     const s = await served("later");
     expect(s.ingress).toEqual(["203.0.113.0"]);
     expect(s.annotations["purelb.io/pool-type"]).toBe("remote");
   });
 
   it("keeps a Service pending on an exhausted pool and serves it as soon as an address is freed", async () => {
-    await group("tiny", { remote: { v4pool: { pool: "203.0.113.64/32", subnet: "203.0.113.0/24" } } });
+    await group("tiny", {
+      remote: { v4pool: { pool: "203.0.113.64/32", subnet: "203.0.113.0/24" } },
+    });
     await svc("first", { annotations: { "purelb.io/service-group": "tiny" } });
     expect((await served("first")).ingress).toEqual(["203.0.113.64"]);
     await svc("second", { annotations: { "purelb.io/service-group": "tiny" } });
-    await eventWith("second", "AllocationFailed", /no free IPv4 address: all 1 addresses of 203\.0\.113\.64 are in use/);
+    await eventWith(
+      "second",
+      "AllocationFailed",
+      /no free IPv4 address: all 1 addresses of 203\.0\.113\.64 are in use/,
+    );
     await remove(client, `/api/v1/namespaces/${NS}/services/first`);
     expect((await served("second")).ingress).toEqual(["203.0.113.64"]);
   });
 
   it("shares one address under one key when ports differ, and names the clash when they don't", async () => {
-    await group("shared", { remote: { v4pool: { pool: "203.0.113.80/29", subnet: "203.0.113.0/24" } } });
+    await group("shared", {
+      remote: { v4pool: { pool: "203.0.113.80/29", subnet: "203.0.113.0/24" } },
+    });
     const key = { "purelb.io/service-group": "shared", "purelb.io/allow-shared-ip": "dns" };
-    await svc("dns-tcp", { annotations: key, ports: [{ port: 53, protocol: "TCP" }], externalTrafficPolicy: "Local" });
+    await svc("dns-tcp", {
+      annotations: key,
+      ports: [{ port: 53, protocol: "TCP" }],
+      externalTrafficPolicy: "Local",
+    });
     await svc("dns-udp", { annotations: key, ports: [{ port: 53, protocol: "UDP" }] });
     const [a, b] = [await served("dns-tcp"), await served("dns-udp")];
     expect(a.ingress).toEqual(b.ingress);
-    await waitFor("ETP reset on a shared address", async () => (await getService(client, NS, "dns-tcp")).externalTrafficPolicy === "Cluster");
+    await waitFor(
+      "ETP reset on a shared address",
+      async () => (await getService(client, NS, "dns-tcp")).externalTrafficPolicy === "Cluster",
+    );
     await svc("dns-clash", { annotations: key, ports: [{ port: 53, protocol: "UDP" }] });
     await eventWith("dns-clash", "AllocationFailed", /alloc-it\/dns-udp already uses UDP\/53/);
   });
@@ -106,14 +142,25 @@ describe.skipIf(!kubeconfig)("allocator against a real apiserver", () => {
     await svc("pinned", { annotations: { "purelb.io/addresses": "192.0.2.250" } });
     expect((await served("pinned")).ingress).toEqual(["192.0.2.250"]);
     await svc("astray", { annotations: { "purelb.io/addresses": "198.51.100.7" } });
-    await eventWith("astray", "AllocationFailed", /198\.51\.100\.7 is not in ServiceGroup default .*192\.0\.2\.240-192\.0\.2\.250/);
+    await eventWith(
+      "astray",
+      "AllocationFailed",
+      /198\.51\.100\.7 is not in ServiceGroup default .*192\.0\.2\.240-192\.0\.2\.250/,
+    );
   });
 
   it("resets externalTrafficPolicy Local to Cluster on a local pool, with a Normal Event", async () => {
     await svc("etp", { externalTrafficPolicy: "Local" });
     await served("etp");
-    await waitFor("ETP reset", async () => (await getService(client, NS, "etp")).externalTrafficPolicy === "Cluster");
-    await eventWith("etp", "ExternalTrafficPolicyReset", /local pool addresses are announced by a single node/);
+    await waitFor(
+      "ETP reset",
+      async () => (await getService(client, NS, "etp")).externalTrafficPolicy === "Cluster",
+    );
+    await eventWith(
+      "etp",
+      "ExternalTrafficPolicyReset",
+      /local pool addresses are announced by a single node/,
+    );
   });
 
   it("leaves Services of another loadBalancerClass alone", async () => {
@@ -128,9 +175,20 @@ describe.skipIf(!kubeconfig)("allocator against a real apiserver", () => {
   it("releases the address when a Service stops being a LoadBalancer", async () => {
     await svc("shrinking", { annotations: { "purelb.io/service-group": "routed" } });
     const before = await served("shrinking");
-    await patchService(client, NS, "shrinking", { spec: { type: "ClusterIP", allocateLoadBalancerNodePorts: null, externalTrafficPolicy: null } });
-    await eventWith("shrinking", "AddressReleased", new RegExp(`Released ${before.ingress[0].replace(/\./g, "\\.")}`));
-    await waitFor("annotations removed", async () => (await getService(client, NS, "shrinking")).annotations["purelb.io/allocated-by"] === undefined);
+    await patchService(client, NS, "shrinking", {
+      spec: { type: "ClusterIP", allocateLoadBalancerNodePorts: null, externalTrafficPolicy: null },
+    });
+    await eventWith(
+      "shrinking",
+      "AddressReleased",
+      new RegExp(`Released ${before.ingress[0].replace(/\./g, "\\.")}`),
+    );
+    await waitFor(
+      "annotations removed",
+      async () =>
+        (await getService(client, NS, "shrinking")).annotations["purelb.io/allocated-by"] ===
+        undefined,
+    );
     expect(running.allocator.book.entry(before.ingress[0])).toBeUndefined();
   });
 
@@ -143,10 +201,9 @@ describe.skipIf(!kubeconfig)("allocator against a real apiserver", () => {
 
   it("writes the group's size and use to its status", async () => {
     const status = await waitFor("default group status", async () => {
-      const sg = await client.request<{ status?: { v4?: { size: string; inUse: number }; v6?: { size: string } } }>(
-        "GET",
-        `/apis/purelb.io/v2/namespaces/${SG_NS}/servicegroups/default`,
-      );
+      const sg = await client.request<{
+        status?: { v4?: { size: string; inUse: number }; v6?: { size: string } };
+      }>("GET", `/apis/purelb.io/v2/namespaces/${SG_NS}/servicegroups/default`);
       return sg.status?.v4 && sg.status.v4.inUse >= 5 ? sg.status : undefined;
     });
     expect(status.v4?.size).toBe("11");
@@ -166,16 +223,27 @@ describe.skipIf(!kubeconfig)("allocator against a real apiserver", () => {
     const lease = (node: string, subnet: string) =>
       apply(client, `/apis/coordination.k8s.io/v1/namespaces/${SG_NS}/leases`, {
         metadata: { name: `purelb-node-${node}`, annotations: { "purelb.io/subnets": subnet } },
-        spec: { holderIdentity: node, leaseDurationSeconds: 3600, renewTime: new Date().toISOString().replace("Z", "000Z") },
+        spec: {
+          holderIdentity: node,
+          leaseDurationSeconds: 3600,
+          renewTime: new Date().toISOString().replace("Z", "000Z"),
+        },
       });
     await lease("n1", "198.51.100.0/25");
     await svc("everywhere", { annotations: { "purelb.io/service-group": "multi" } });
     expect((await served("everywhere")).ingress).toEqual(["198.51.100.10"]);
     await lease("n2", "198.51.100.128/25");
-    await patchService(client, NS, "everywhere", { metadata: { annotations: { "purelb.io/re-evaluate": "true" } } });
+    await patchService(client, NS, "everywhere", {
+      metadata: { annotations: { "purelb.io/re-evaluate": "true" } },
+    });
     const s = await served("everywhere", 2);
     expect(s.ingress).toEqual(["198.51.100.10", "198.51.100.130"]);
-    await waitFor("re-evaluate removed", async () => (await getService(client, NS, "everywhere")).annotations["purelb.io/re-evaluate"] === undefined);
+    await waitFor(
+      "re-evaluate removed",
+      async () =>
+        (await getService(client, NS, "everywhere")).annotations["purelb.io/re-evaluate"] ===
+        undefined,
+    );
   });
 
   it("rebuilds from the cluster after a restart: nothing lost, nothing handed out twice", async () => {
@@ -189,16 +257,23 @@ describe.skipIf(!kubeconfig)("allocator against a real apiserver", () => {
     await served("while-down-1");
     await served("while-down-2", 2);
     await running.allocator.idle();
-    const all = await client.request<{ items: unknown[] }>("GET", `/api/v1/namespaces/${NS}/services`);
+    const all = await client.request<{ items: unknown[] }>(
+      "GET",
+      `/api/v1/namespaces/${NS}/services`,
+    );
     const owners = new Map<string, string[]>();
     for (const raw of all.items) {
-      const s = raw as { metadata: { name: string; annotations?: Record<string, string> }; status?: { loadBalancer?: { ingress?: { ip: string }[] } } };
+      const s = raw as {
+        metadata: { name: string; annotations?: Record<string, string> };
+        status?: { loadBalancer?: { ingress?: { ip: string }[] } };
+      };
       const key = s.metadata.annotations?.["purelb.io/allow-shared-ip"];
-      for (const i of s.status?.loadBalancer?.ingress ?? []) owners.set(i.ip, [...(owners.get(i.ip) ?? []), key ?? s.metadata.name]);
+      for (const i of s.status?.loadBalancer?.ingress ?? [])
+        owners.set(i.ip, [...(owners.get(i.ip) ?? []), key ?? s.metadata.name]);
     }
-    for (const [ip, who] of owners) expect(new Set(who).size, `${ip} held by ${who.join(", ")}`).toBe(1);
+    for (const [ip, who] of owners)
+      expect(new Set(who).size, `${ip} held by ${who.join(", ")}`).toBe(1);
     // the freed 192.0.2.240 went to a newcomer; dual's addresses stayed put
     expect((await getService(client, NS, "dual")).ingress).toEqual(["192.0.2.241", "2001:db8::f0"]);
   });
 });
-

@@ -6,7 +6,15 @@ import { RunningAllocator, runAllocator } from "../../lib/allocator/run";
 import { KubeClient } from "../../lib/k8s/client";
 import { ControlPlane, startControlPlane } from "../harness/controlplane";
 import { FaultProxy, startFaultProxy } from "../harness/fault-proxy";
-import { apply, clientFor, ensureNamespace, getService, installCrds, serviceObject, waitFor } from "../harness/kube";
+import {
+  apply,
+  clientFor,
+  ensureNamespace,
+  getService,
+  installCrds,
+  serviceObject,
+  waitFor,
+} from "../harness/kube";
 
 const NS = "recovery";
 const skip = !!process.env.PURELB_NO_CONTROLPLANE;
@@ -19,20 +27,40 @@ describe.skipIf(skip)("recovery from a misbehaving control plane", () => {
 
   const create = async (name: string) => {
     // the apiserver may be down for a moment: a user would retry too
-    await waitFor(`create ${name}`, async () => {
-      await direct.request("POST", `/api/v1/namespaces/${NS}/services`, { body: serviceObject(NS, name) });
-      return true;
-    }, 30_000);
+    await waitFor(
+      `create ${name}`,
+      async () => {
+        await direct.request("POST", `/api/v1/namespaces/${NS}/services`, {
+          body: serviceObject(NS, name),
+        });
+        return true;
+      },
+      30_000,
+    );
   };
   const allServed = async (names: string[], timeoutMs: number) => {
-    await waitFor(`${names.length} Services served`, async () => {
-      const list = await direct.request<{ items: { metadata: { name: string }; status?: { loadBalancer?: { ingress?: { ip: string }[] } } }[] }>("GET", `/api/v1/namespaces/${NS}/services`);
-      const served = new Map(list.items.map(s => [s.metadata.name, (s.status?.loadBalancer?.ingress ?? []).map(i => i.ip)]));
-      const ips = [...served.values()].flat();
-      expect(new Set(ips).size, "an address was handed out twice").toBe(ips.length);
-      const missing = names.filter(n => !(served.get(n) ?? []).length);
-      return missing.length === 0;
-    }, timeoutMs);
+    await waitFor(
+      `${names.length} Services served`,
+      async () => {
+        const list = await direct.request<{
+          items: {
+            metadata: { name: string };
+            status?: { loadBalancer?: { ingress?: { ip: string }[] } };
+          }[];
+        }>("GET", `/api/v1/namespaces/${NS}/services`);
+        const served = new Map(
+          list.items.map(s => [
+            s.metadata.name,
+            (s.status?.loadBalancer?.ingress ?? []).map(i => i.ip),
+          ]),
+        );
+        const ips = [...served.values()].flat();
+        expect(new Set(ips).size, "an address was handed out twice").toBe(ips.length);
+        const missing = names.filter(n => !(served.get(n) ?? []).length);
+        return missing.length === 0;
+      },
+      timeoutMs,
+    );
   };
 
   beforeAll(async () => {
@@ -86,7 +114,10 @@ describe.skipIf(skip)("recovery from a misbehaving control plane", () => {
     proxy.mode = "pass";
     await create("behind-a-silent-watch");
     await new Promise(r => setTimeout(r, 1500));
-    expect((await getService(direct, NS, "behind-a-silent-watch")).ingress, "a silent watch delivers nothing").toEqual([]);
+    expect(
+      (await getService(direct, NS, "behind-a-silent-watch")).ingress,
+      "a silent watch delivers nothing",
+    ).toEqual([]);
     // what the periodic Pepr schedule does, with a short idle limit
     running.resync(1000);
     await allServed(["behind-a-silent-watch"], 30_000);

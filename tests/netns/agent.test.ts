@@ -18,7 +18,11 @@ const APP = "web-it";
 
 /** What every agent computes, from the node names alone (all nodes live, all on both subnets). */
 function expectedWinner(address: string, nodes = NODES): string {
-  const members: Member[] = nodes.map(node => ({ node, subnets: parseSubnets("192.0.2.0/24,2001:db8::/64"), expires: Infinity }));
+  const members: Member[] = nodes.map(node => ({
+    node,
+    subnets: parseSubnets("192.0.2.0/24,2001:db8::/64"),
+    expires: Infinity,
+  }));
   return electWinner(address, members, Date.now())!;
 }
 
@@ -28,7 +32,16 @@ class Capture {
     child.stdout!.setEncoding("utf8").on("data", (c: string) => (this.text += c));
   }
   static async start(lab: AgentLab, ns: string): Promise<Capture> {
-    const child = lab.lab.spawnPiped(ns, "tcpdump", ["-i", "eth0", "-t", "-n", "-e", "-l", "-U", "arp or icmp6"]);
+    const child = lab.lab.spawnPiped(ns, "tcpdump", [
+      "-i",
+      "eth0",
+      "-t",
+      "-n",
+      "-e",
+      "-l",
+      "-U",
+      "arp or icmp6",
+    ]);
     let err = "";
     child.stderr!.setEncoding("utf8").on("data", (c: string) => (err += c));
     const cap = new Capture(child);
@@ -45,30 +58,51 @@ class Capture {
 
 describe.skipIf(!!unavailable)("node agent on real interfaces", () => {
   let L: AgentLab;
-  const holders = (address: string, dev = "eth0") => NODES.filter(n => L.agents.has(n) || true).filter(n => L.lab.find(L.lab.node(n).ns, dev, address));
+  const holders = (address: string, dev = "eth0") =>
+    NODES.filter(n => L.agents.has(n) || true).filter(n =>
+      L.lab.find(L.lab.node(n).ns, dev, address),
+    );
   const waitHolders = (address: string, want: string[], dev = "eth0", timeoutMs = 10_000) =>
-    waitFor(`${address} on ${want.join(",") || "no node"} (${dev})`, () => holders(address, dev).join() === want.join(), timeoutMs);
+    waitFor(
+      `${address} on ${want.join(",") || "no node"} (${dev})`,
+      () => holders(address, dev).join() === want.join(),
+      timeoutMs,
+    );
 
   beforeAll(async () => {
     L = await AgentLab.start({ nodes: NODES });
     await ensureNamespace(L.client, APP);
     await L.agentConfig({
-      local: { garp: { enabled: true, count: 2, interval: "200ms", refresh: "60s" }, addressLifetime: { valid: "12s", preferred: "12s" } },
+      local: {
+        garp: { enabled: true, count: 2, interval: "200ms", refresh: "60s" },
+        addressLifetime: { valid: "12s", preferred: "12s" },
+      },
       lease: { duration: "5s", renew: "1.5s" },
     });
     await L.group("local", {
       local: {
-        v4pools: [{ pool: "192.0.2.200-192.0.2.239", subnet: "192.0.2.0/24", aggregation: "default" }],
-        v6pools: [{ pool: "2001:db8::200-2001:db8::2ff", subnet: "2001:db8::/64", aggregation: "default" }],
+        v4pools: [
+          { pool: "192.0.2.200-192.0.2.239", subnet: "192.0.2.0/24", aggregation: "default" },
+        ],
+        v6pools: [
+          { pool: "2001:db8::200-2001:db8::2ff", subnet: "2001:db8::/64", aggregation: "default" },
+        ],
       },
     });
     await L.group("local-nodad", {
-      local: { skipIPv6DAD: true, v6pools: [{ pool: "2001:db8::300-2001:db8::3ff", subnet: "2001:db8::/64", aggregation: "/128" }] },
+      local: {
+        skipIPv6DAD: true,
+        v6pools: [
+          { pool: "2001:db8::300-2001:db8::3ff", subnet: "2001:db8::/64", aggregation: "/128" },
+        ],
+      },
     });
     await L.group("remote", {
       remote: {
         v4pools: [{ pool: "203.0.113.0/26", subnet: "203.0.113.0/24", aggregation: "/32" }],
-        v6pools: [{ pool: "2001:db8:ff::/112", subnet: "2001:db8:ff::/64", aggregation: "default" }],
+        v6pools: [
+          { pool: "2001:db8:ff::/112", subnet: "2001:db8:ff::/64", aggregation: "default" },
+        ],
       },
     });
     await Promise.all(NODES.map(n => L.startAgent(n)));
@@ -77,7 +111,10 @@ describe.skipIf(!!unavailable)("node agent on real interfaces", () => {
   // A failure shows what the agents said.
   afterEach(ctx => {
     if (ctx.task.result?.state !== "fail") return;
-    for (const n of NODES) console.log(`--- agent ${n} (last lines) ---\n${L.agentLog(n).split("\n").slice(-25).join("\n")}`);
+    for (const n of NODES)
+      console.log(
+        `--- agent ${n} (last lines) ---\n${L.agentLog(n).split("\n").slice(-25).join("\n")}`,
+      );
   });
 
   afterAll(async () => {
@@ -88,10 +125,10 @@ describe.skipIf(!!unavailable)("node agent on real interfaces", () => {
   it("keeps a Lease per node with its subnets", async () => {
     for (const n of NODES) {
       const lease = await waitFor(`Lease of ${n}`, async () =>
-        L.client.request<{ spec: { holderIdentity: string; leaseDurationSeconds: number }; metadata: { annotations: Record<string, string> } }>(
-          "GET",
-          `/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NS}/leases/purelb-node-${n}`,
-        ),
+        L.client.request<{
+          spec: { holderIdentity: string; leaseDurationSeconds: number };
+          metadata: { annotations: Record<string, string> };
+        }>("GET", `/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NS}/leases/purelb-node-${n}`),
       );
       expect(lease.spec.holderIdentity).toBe(n);
       expect(lease.spec.leaseDurationSeconds).toBe(5);
@@ -123,12 +160,27 @@ describe.skipIf(!!unavailable)("node agent on real interfaces", () => {
       const mac6 = L.lab.node(w6).mac;
       await waitFor("gratuitous ARP from the IPv4 winner", () => {
         const lines = cap.lines().filter(l => l.startsWith(mac4) && l.includes(`${v4}`));
-        return lines.some(l => /Request who-has 192\.0\.2\.200 tell 192\.0\.2\.200/.test(l)) && lines.some(l => /Reply 192\.0\.2\.200 is-at/.test(l));
+        return (
+          lines.some(l => /Request who-has 192\.0\.2\.200 tell 192\.0\.2\.200/.test(l)) &&
+          lines.some(l => /Reply 192\.0\.2\.200 is-at/.test(l))
+        );
       });
       await waitFor("unsolicited NA from the IPv6 winner", () =>
-        cap.lines().some(l => l.startsWith(mac6) && l.includes("33:33:00:00:00:01") && /neighbor advertisement, tgt is 2001:db8::200/.test(l)),
+        cap
+          .lines()
+          .some(
+            l =>
+              l.startsWith(mac6) &&
+              l.includes("33:33:00:00:00:01") &&
+              /neighbor advertisement, tgt is 2001:db8::200/.test(l),
+          ),
       );
-      const macs = new Set(cap.lines().filter(l => / 192\.0\.2\.200 is-at | tgt is 2001:db8::200/.test(l)).map(l => l.split(" ")[0]));
+      const macs = new Set(
+        cap
+          .lines()
+          .filter(l => / 192\.0\.2\.200 is-at | tgt is 2001:db8::200/.test(l))
+          .map(l => l.split(" ")[0]),
+      );
       expect([...macs].sort()).toEqual([...new Set([mac4, mac6])].sort());
 
       // And the client reaches it there: a connection attempt resolves the neighbour entry,
@@ -138,17 +190,24 @@ describe.skipIf(!!unavailable)("node agent on real interfaces", () => {
         [v6, mac6],
       ]) {
         L.lab.exec(L.lab.client.ns, process.execPath, ["-e", TOUCH_JS, ip]);
-        await waitFor(`client neighbour entry for ${ip}`, () => run("ip", ["-n", L.lab.client.ns, "neigh", "show", ip]).includes(`lladdr ${mac}`));
+        await waitFor(`client neighbour entry for ${ip}`, () =>
+          run("ip", ["-n", L.lab.client.ns, "neigh", "show", ip]).includes(`lladdr ${mac}`),
+        );
       }
 
       const svc = await waitFor("announcing annotations", async () => {
         const s = await getService(L.client, APP, "web");
-        return s.annotations["purelb.io/announcing-IPv4"] && s.annotations["purelb.io/announcing-IPv6"] ? s : undefined;
+        return s.annotations["purelb.io/announcing-IPv4"] &&
+          s.annotations["purelb.io/announcing-IPv6"]
+          ? s
+          : undefined;
       });
       expect(svc.annotations["purelb.io/announcing-IPv4"]).toBe(`${w4},eth0`);
       expect(svc.annotations["purelb.io/announcing-IPv6"]).toBe(`${w6},eth0`);
       await waitFor("AnnouncingLocal event", async () =>
-        (await eventsFor(L.client, APP, "web")).find(e => e.reason === "AnnouncingLocal" && e.message.includes(`node ${w4}, interface eth0`)),
+        (await eventsFor(L.client, APP, "web")).find(
+          e => e.reason === "AnnouncingLocal" && e.message.includes(`node ${w4}, interface eth0`),
+        ),
       );
     } finally {
       cap.stop();
@@ -183,7 +242,11 @@ describe.skipIf(!!unavailable)("node agent on real interfaces", () => {
   });
 
   it("puts remote addresses on every node's kube-lb0 with the aggregation prefix, permanent", async () => {
-    await L.service(APP, "routed", { group: "remote", poolType: "remote", ips: ["203.0.113.10", "2001:db8:ff::10"] });
+    await L.service(APP, "routed", {
+      group: "remote",
+      poolType: "remote",
+      ips: ["203.0.113.10", "2001:db8:ff::10"],
+    });
     await waitHolders("203.0.113.10", NODES, "kube-lb0");
     await waitHolders("2001:db8:ff::10", NODES, "kube-lb0");
     for (const n of NODES) {
@@ -202,7 +265,12 @@ describe.skipIf(!!unavailable)("node agent on real interfaces", () => {
       { node: "n2", ready: true },
       { node: "n3", ready: false },
     ]);
-    await L.service(APP, "local-etp", { group: "remote", poolType: "remote", ips: [ip], etp: "Local" });
+    await L.service(APP, "local-etp", {
+      group: "remote",
+      poolType: "remote",
+      ips: [ip],
+      etp: "Local",
+    });
     await waitHolders(ip, ["n2"], "kube-lb0");
     await L.endpoints(APP, "local-etp", [
       { node: "n1", ready: true },
@@ -236,13 +304,29 @@ describe.skipIf(!!unavailable)("node agent on real interfaces", () => {
     const n1 = L.lab.node("n1");
     await L.stopAgent("n1", "SIGKILL");
     // While it is down: one remote Service goes, another arrives; somebody adds addresses by hand.
-    await L.service(APP, "gone-while-down", { group: "remote", poolType: "remote", ips: ["203.0.113.13"] });
+    await L.service(APP, "gone-while-down", {
+      group: "remote",
+      poolType: "remote",
+      ips: ["203.0.113.13"],
+    });
     await waitHolders("203.0.113.13", ["n2", "n3"], "kube-lb0");
     run("ip", ["-n", n1.ns, "addr", "add", "203.0.113.13/32", "dev", "kube-lb0"]);
     await remove(L.client, `/api/v1/namespaces/${APP}/services/routed`);
     await waitHolders("203.0.113.10", ["n1"], "kube-lb0");
     run("ip", ["-n", n1.ns, "addr", "add", "198.51.100.5/32", "dev", "kube-lb0"]);
-    run("ip", ["-n", n1.ns, "addr", "add", "192.0.2.99/24", "dev", "eth0", "valid_lft", "100", "preferred_lft", "100"]);
+    run("ip", [
+      "-n",
+      n1.ns,
+      "addr",
+      "add",
+      "192.0.2.99/24",
+      "dev",
+      "eth0",
+      "valid_lft",
+      "100",
+      "preferred_lft",
+      "100",
+    ]);
     await L.startAgent("n1");
     await waitHolders("203.0.113.10", [], "kube-lb0");
     await waitHolders("203.0.113.13", NODES, "kube-lb0");
@@ -257,7 +341,10 @@ describe.skipIf(!!unavailable)("node agent on real interfaces", () => {
     await L.service(APP, "failover", { group: "local", poolType: "local", ips: [ip] });
     const first = expectedWinner(ip);
     await waitHolders(ip, [first]);
-    const next = expectedWinner(ip, NODES.filter(n => n !== first));
+    const next = expectedWinner(
+      ip,
+      NODES.filter(n => n !== first),
+    );
     const cap = await Capture.start(L, L.lab.client.ns);
     try {
       const t0 = Date.now();
@@ -266,10 +353,24 @@ describe.skipIf(!!unavailable)("node agent on real interfaces", () => {
       const ms = Date.now() - t0;
       console.log(`graceful failover of ${ip}: ${ms} ms`);
       expect(ms).toBeLessThan(1_500);
-      await waitFor("GARP from the new winner", () => cap.lines().some(l => l.startsWith(L.lab.node(next).mac) && l.includes(`Reply ${ip} is-at`)));
-      await waitFor("annotation names the new winner", async () => (await getService(L.client, APP, "failover")).annotations["purelb.io/announcing-IPv4"] === `${next},eth0`);
+      await waitFor("GARP from the new winner", () =>
+        cap
+          .lines()
+          .some(l => l.startsWith(L.lab.node(next).mac) && l.includes(`Reply ${ip} is-at`)),
+      );
+      await waitFor(
+        "annotation names the new winner",
+        async () =>
+          (await getService(L.client, APP, "failover")).annotations["purelb.io/announcing-IPv4"] ===
+          `${next},eth0`,
+      );
       // The Lease went with it.
-      await expect(L.client.request("GET", `/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NS}/leases/purelb-node-${first}`)).rejects.toThrow(/404/);
+      await expect(
+        L.client.request(
+          "GET",
+          `/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NS}/leases/purelb-node-${first}`,
+        ),
+      ).rejects.toThrow(/404/);
     } finally {
       cap.stop();
     }
@@ -282,7 +383,10 @@ describe.skipIf(!!unavailable)("node agent on real interfaces", () => {
     await L.service(APP, "hardkill", { group: "local", poolType: "local", ips: [ip] });
     const first = expectedWinner(ip);
     await waitHolders(ip, [first]);
-    const next = expectedWinner(ip, NODES.filter(n => n !== first));
+    const next = expectedWinner(
+      ip,
+      NODES.filter(n => n !== first),
+    );
     const t0 = Date.now();
     await L.stopAgent(first, "SIGKILL");
     await waitFor(`${ip} on ${next}`, () => L.lab.find(L.lab.node(next).ns, "eth0", ip), 10_000);
@@ -306,6 +410,15 @@ describe.skipIf(!!unavailable)("node agent on real interfaces", () => {
     expect(L.lab.find(n3.ns, "kube-lb0", "203.0.113.13")).toBeDefined();
     await L.stopAgent("n3", "SIGTERM");
     expect(L.lab.addresses(n3.ns, "kube-lb0").filter(a => a.family === "inet")).toEqual([]);
-    expect(L.lab.addresses(n3.ns, "eth0").filter(a => a.local.startsWith("192.0.2.2") || a.local.startsWith("2001:db8::2") || a.local.startsWith("2001:db8::3"))).toEqual([]);
+    expect(
+      L.lab
+        .addresses(n3.ns, "eth0")
+        .filter(
+          a =>
+            a.local.startsWith("192.0.2.2") ||
+            a.local.startsWith("2001:db8::2") ||
+            a.local.startsWith("2001:db8::3"),
+        ),
+    ).toEqual([]);
   });
 });

@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { ETH_P_ARP, ETH_P_IPV6, gratuitousArp, icmpv6Checksum, unsolicitedNa } from "../../lib/announce/frames";
+import {
+  ETH_P_ARP,
+  ETH_P_IPV6,
+  gratuitousArp,
+  icmpv6Checksum,
+  unsolicitedNa,
+} from "../../lib/announce/frames";
 
 const mac = Buffer.from("02aabbccddee", "hex");
 

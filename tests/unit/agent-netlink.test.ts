@@ -1,9 +1,26 @@
 import { describe, expect, it } from "vitest";
-import { INFINITY_LIFE, PURELB_ADDR_PROTO, attr, decodeAddress, decodeLink, encodeCreateLink, encodeDelAddress, encodeNewAddress, parseAttrs } from "../../lib/netlink/messages";
+import {
+  INFINITY_LIFE,
+  PURELB_ADDR_PROTO,
+  attr,
+  decodeAddress,
+  decodeLink,
+  encodeCreateLink,
+  encodeDelAddress,
+  encodeNewAddress,
+  parseAttrs,
+} from "../../lib/netlink/messages";
 
 describe("rtnetlink messages", () => {
   it("round-trips an address with lifetimes, nodad and the PureLB marker", () => {
-    const body = encodeNewAddress({ ifindex: 7, address: "2001:db8::5", prefix: 64, validLft: 300, preferredLft: 120, nodad: true });
+    const body = encodeNewAddress({
+      ifindex: 7,
+      address: "2001:db8::5",
+      prefix: 64,
+      validLft: 300,
+      preferredLft: 120,
+      nodad: true,
+    });
     expect(decodeAddress(body)).toEqual({
       ifindex: 7,
       family: 6,
@@ -20,7 +37,16 @@ describe("rtnetlink messages", () => {
   });
 
   it("writes 0 s lifetimes as forever and never sets nodad on IPv4", () => {
-    const a = decodeAddress(encodeNewAddress({ ifindex: 2, address: "192.0.2.9", prefix: 32, validLft: 0, preferredLft: 0, nodad: true }))!;
+    const a = decodeAddress(
+      encodeNewAddress({
+        ifindex: 2,
+        address: "192.0.2.9",
+        prefix: 32,
+        validLft: 0,
+        preferredLft: 0,
+        nodad: true,
+      }),
+    )!;
     expect([a.validLft, a.preferredLft, a.nodad]).toEqual([INFINITY_LIFE, INFINITY_LIFE, false]);
   });
 
@@ -43,6 +69,13 @@ describe("rtnetlink messages", () => {
     const withMac = Buffer.concat([msg, attr(1, Buffer.from("020000000001", "hex"))]);
     withMac.writeInt32LE(5, 4);
     withMac.writeUInt32LE(0x1, 8);
-    expect(decodeLink(withMac)).toEqual({ index: 5, name: "kube-lb0", up: true, loopback: false, mac: Buffer.from("020000000001", "hex"), kind: "dummy" });
+    expect(decodeLink(withMac)).toEqual({
+      index: 5,
+      name: "kube-lb0",
+      up: true,
+      loopback: false,
+      mac: Buffer.from("020000000001", "hex"),
+      kind: "dummy",
+    });
   });
 });

@@ -8,7 +8,11 @@ import { chooseFamilies } from "../../lib/ipam/families";
 import { GroupModel, parseGroup } from "../../lib/ipam/group";
 import { PoolSetSpec } from "../../lib/k8s/servicegroup";
 
-const group = (set: PoolSetSpec, type: "local" | "remote" = "local", name = "default"): GroupModel => {
+const group = (
+  set: PoolSetSpec,
+  type: "local" | "remote" = "local",
+  name = "default",
+): GroupModel => {
   const g = parseGroup("purelb-system", name, { [type]: set });
   if (!g.group) throw new Error(JSON.stringify(g.problems));
   return g.group;
@@ -16,11 +20,27 @@ const group = (set: PoolSetSpec, type: "local" | "remote" = "local", name = "def
 
 const tcp = (port: number): Port => ({ protocol: "TCP", port });
 
-function request(g: GroupModel, service: string, over: Partial<AllocationRequest> = {}): AllocationRequest {
-  return { service, group: g, families: [4], all: true, requested: new Map(), ports: [tcp(80)], multiPool: false, liveSubnets: [], keep: [], ...over };
+function request(
+  g: GroupModel,
+  service: string,
+  over: Partial<AllocationRequest> = {},
+): AllocationRequest {
+  return {
+    service,
+    group: g,
+    families: [4],
+    all: true,
+    requested: new Map(),
+    ports: [tcp(80)],
+    multiPool: false,
+    liveSubnets: [],
+    keep: [],
+    ...over,
+  };
 }
 
-const added = (r: ReturnType<typeof allocate>) => (r.ok ? r.added : [`FAIL ${r.reason}: ${r.message}`]);
+const added = (r: ReturnType<typeof allocate>) =>
+  r.ok ? r.added : [`FAIL ${r.reason}: ${r.message}`];
 
 describe("allocating from one range", () => {
   const g = group({ v4pools: [{ pool: "192.0.2.240/30", subnet: "192.0.2.0/24" }] });
@@ -34,7 +54,9 @@ describe("allocating from one range", () => {
     const full = allocate(book, request(g, "e"));
     expect(full.ok).toBe(false);
     expect(!full.ok && full.reason).toBe("pool-exhausted");
-    expect(!full.ok && full.message).toMatch(/all 4 addresses of 192\.0\.2\.240-192\.0\.2\.243 are in use/);
+    expect(!full.ok && full.message).toMatch(
+      /all 4 addresses of 192\.0\.2\.240-192\.0\.2\.243 are in use/,
+    );
     // step 3: releasing b frees exactly its address for the next Service
     expect(book.release("b")).toEqual(["192.0.2.241"]);
     expect(added(allocate(book, request(g, "e")))).toEqual(["192.0.2.241"]);
@@ -43,7 +65,9 @@ describe("allocating from one range", () => {
   it("gives a requested address only if it is in the pool and free", () => {
     const book = new AddressBook();
     const want = (ip: string) => new Map([[4 as const, parseAddress(ip)!]]);
-    expect(added(allocate(book, request(g, "a", { requested: want("192.0.2.242") })))).toEqual(["192.0.2.242"]);
+    expect(added(allocate(book, request(g, "a", { requested: want("192.0.2.242") })))).toEqual([
+      "192.0.2.242",
+    ]);
     const taken = allocate(book, request(g, "b", { requested: want("192.0.2.242") }));
     expect(!taken.ok && taken.reason).toBe("address-in-use");
     expect(!taken.ok && taken.message).toMatch(/in use by a/);
@@ -64,7 +88,9 @@ describe("allocating from one range", () => {
       const fam = pool.includes(":") ? 6 : 4;
       const gg = group(fam === 4 ? { v4pool: { pool, subnet } } : { v6pool: { pool, subnet } });
       const book = new AddressBook();
-      const results = Array.from({ length: n + 1 }, (_, i) => allocate(book, request(gg, `s${i}`, { families: [fam] })));
+      const results = Array.from({ length: n + 1 }, (_, i) =>
+        allocate(book, request(gg, `s${i}`, { families: [fam] })),
+      );
       expect(results.filter(r => r.ok).length, pool).toBe(n);
     }
   });
@@ -75,10 +101,19 @@ describe("sharing an address", () => {
 
   it("lets Services with one key share when their ports differ, TCP and UDP on one port included", () => {
     const book = new AddressBook();
-    const dnsTcp = allocate(book, request(g, "ns/dns-tcp", { sharingKey: "dns", ports: [{ protocol: "TCP", port: 53 }] }));
-    const dnsUdp = allocate(book, request(g, "ns/dns-udp", { sharingKey: "dns", ports: [{ protocol: "UDP", port: 53 }] }));
+    const dnsTcp = allocate(
+      book,
+      request(g, "ns/dns-tcp", { sharingKey: "dns", ports: [{ protocol: "TCP", port: 53 }] }),
+    );
+    const dnsUdp = allocate(
+      book,
+      request(g, "ns/dns-udp", { sharingKey: "dns", ports: [{ protocol: "UDP", port: 53 }] }),
+    );
     expect(added(dnsTcp)).toEqual(added(dnsUdp));
-    const clash = allocate(book, request(g, "ns/other", { sharingKey: "dns", ports: [{ protocol: "UDP", port: 53 }] }));
+    const clash = allocate(
+      book,
+      request(g, "ns/other", { sharingKey: "dns", ports: [{ protocol: "UDP", port: 53 }] }),
+    );
     expect(!clash.ok && clash.reason).toBe("sharing-conflict");
     expect(!clash.ok && clash.message).toMatch(/ns\/dns-udp already uses UDP\/53/);
     // the address stays until the last sharer goes
@@ -91,7 +126,10 @@ describe("sharing an address", () => {
     allocate(book, request(g, "a", { sharingKey: "k1" }));
     const ip = new Map([[4 as const, parseAddress("192.0.2.240")!]]);
     const noKey = allocate(book, request(g, "b", { requested: ip, ports: [tcp(81)] }));
-    const otherKey = allocate(book, request(g, "c", { requested: ip, sharingKey: "k2", ports: [tcp(82)] }));
+    const otherKey = allocate(
+      book,
+      request(g, "c", { requested: ip, sharingKey: "k2", ports: [tcp(82)] }),
+    );
     expect(!noKey.ok && noKey.reason).toBe("address-in-use");
     expect(!otherKey.ok && otherKey.reason).toBe("address-in-use");
   });
@@ -107,21 +145,30 @@ describe("families", () => {
     const both = new Set([4, 6] as const);
     const v4 = new Set([4] as const);
     expect(chooseFamilies("SingleStack", ["IPv6"], both, "g")).toMatchObject({ families: [6] });
-    expect(chooseFamilies("PreferDualStack", ["IPv4", "IPv6"], v4, "g")).toMatchObject({ families: [4], all: false });
-    expect(chooseFamilies("RequireDualStack", ["IPv4", "IPv6"], v4, "g")).toMatchObject({ ok: false, reason: "family-not-in-group" });
+    expect(chooseFamilies("PreferDualStack", ["IPv4", "IPv6"], v4, "g")).toMatchObject({
+      families: [4],
+      all: false,
+    });
+    expect(chooseFamilies("RequireDualStack", ["IPv4", "IPv6"], v4, "g")).toMatchObject({
+      ok: false,
+      reason: "family-not-in-group",
+    });
     expect(chooseFamilies(undefined, [], both, "g")).toMatchObject({ families: [4] });
   });
 
   it("rolls back the first family when RequireDualStack cannot get the second", () => {
     const book = new AddressBook();
     // fill the IPv6 range with 16 Services
-    for (let i = 0; i < 16; i++) expect(allocate(book, request(dual, `v6-${i}`, { families: [6] })).ok).toBe(true);
+    for (let i = 0; i < 16; i++)
+      expect(allocate(book, request(dual, `v6-${i}`, { families: [6] })).ok).toBe(true);
     const r = allocate(book, request(dual, "both", { families: [4, 6], all: true }));
     expect(!r.ok && r.reason).toBe("pool-exhausted");
     expect(book.addressesOf("both")).toEqual([]);
     expect(book.entry("192.0.2.240")).toBeUndefined();
     // PreferDualStack keeps what it could get
-    expect(added(allocate(book, request(dual, "some", { families: [4, 6], all: false })))).toEqual(["192.0.2.240"]);
+    expect(added(allocate(book, request(dual, "some", { families: [4, 6], all: false })))).toEqual([
+      "192.0.2.240",
+    ]);
   });
 });
 
@@ -137,18 +184,35 @@ describe("multiPool and balancePools", () => {
   it("gives one address per range with a live node (local), every range (remote)", () => {
     const book = new AddressBook();
     const local = group({ ...twoSubnets, multiPool: true });
-    expect(added(allocate(book, request(local, "a", { multiPool: true, liveSubnets: live("198.51.100.0/24") })))).toEqual(["198.51.100.10"]);
+    expect(
+      added(
+        allocate(
+          book,
+          request(local, "a", { multiPool: true, liveSubnets: live("198.51.100.0/24") }),
+        ),
+      ),
+    ).toEqual(["198.51.100.10"]);
     const none = allocate(book, request(local, "b", { multiPool: true, liveSubnets: [] }));
     expect(!none.ok && none.reason).toBe("no-live-node");
     const remote = group({ ...twoSubnets, multiPool: true }, "remote", "routed");
-    expect(added(allocate(book, request(remote, "c", { multiPool: true })))).toEqual(["192.0.2.10", "198.51.100.11"]);
+    expect(added(allocate(book, request(remote, "c", { multiPool: true })))).toEqual([
+      "192.0.2.10",
+      "198.51.100.11",
+    ]);
   });
 
   it("re-evaluation adds the newly possible range and keeps what the Service has", () => {
     const book = new AddressBook();
     const local = group({ ...twoSubnets, multiPool: true });
     allocate(book, request(local, "a", { multiPool: true, liveSubnets: live("192.0.2.0/24") }));
-    const again = allocate(book, request(local, "a", { multiPool: true, liveSubnets: live("192.0.2.0/24", "198.51.100.0/24"), keep: book.addressesOf("a") }));
+    const again = allocate(
+      book,
+      request(local, "a", {
+        multiPool: true,
+        liveSubnets: live("192.0.2.0/24", "198.51.100.0/24"),
+        keep: book.addressesOf("a"),
+      }),
+    );
     expect(added(again)).toEqual(["198.51.100.10"]);
     expect(book.addressesOf("a")).toEqual(["192.0.2.10", "198.51.100.10"]);
   });
@@ -184,10 +248,21 @@ describe("never a duplicate", () => {
         for (const o of ops) {
           const s = `svc-${o.svc}`;
           if (o.release) book.release(s);
-          else if (!book.addressesOf(s).length) allocate(book, request(g, s, { sharingKey: o.key, ports: [tcp(o.port)], families: o.fams, all: false }));
+          else if (!book.addressesOf(s).length)
+            allocate(
+              book,
+              request(g, s, {
+                sharingKey: o.key,
+                ports: [tcp(o.port)],
+                families: o.fams,
+                all: false,
+              }),
+            );
           // invariant: every address has one holder, or all holders share one key with distinct ports
           const holders = new Map<string, string[]>();
-          for (let i = 0; i <= 20; i++) for (const a of book.addressesOf(`svc-${i}`)) holders.set(a, [...(holders.get(a) ?? []), `svc-${i}`]);
+          for (let i = 0; i <= 20; i++)
+            for (const a of book.addressesOf(`svc-${i}`))
+              holders.set(a, [...(holders.get(a) ?? []), `svc-${i}`]);
           for (const [a, hs] of holders) {
             const e = book.entry(a)!;
             expect(e.holders.size).toBe(hs.length);

@@ -20,7 +20,9 @@ describe("parsing a ServiceGroup into the allocator's model", () => {
   it("turns any malformed object into problems, never an exception", () => {
     fc.assert(
       fc.property(fc.anything(), fc.anything(), (a, b) => {
-        const r = parseGroup("ns", "g", { local: { v4pools: a, v6pool: b } } as unknown as ServiceGroupSpec);
+        const r = parseGroup("ns", "g", {
+          local: { v4pools: a, v6pool: b },
+        } as unknown as ServiceGroupSpec);
         expect(r.group !== undefined || r.problems.length > 0).toBe(true);
         for (const p of r.problems) expect(p.path).toMatch(/^spec/);
       }),

@@ -27,26 +27,33 @@ describe("IntervalSet", () => {
   it("behaves as a plain set of numbers under any sequence of operations", () => {
     const op = fc.tuple(fc.constantFrom("add", "delete"), fc.integer({ min: 0, max: 40 }));
     fc.assert(
-      fc.property(fc.array(op, { maxLength: 200 }), fc.integer({ min: 0, max: 40 }), fc.integer({ min: 0, max: 40 }), (ops, a, b) => {
-        const s = new IntervalSet();
-        const model = new Set<number>();
-        for (const [kind, n] of ops) {
-          if (kind === "add") {
-            expect(s.add(BigInt(n))).toBe(!model.has(n));
-            model.add(n);
-          } else {
-            expect(s.delete(BigInt(n))).toBe(model.has(n));
-            model.delete(n);
+      fc.property(
+        fc.array(op, { maxLength: 200 }),
+        fc.integer({ min: 0, max: 40 }),
+        fc.integer({ min: 0, max: 40 }),
+        (ops, a, b) => {
+          const s = new IntervalSet();
+          const model = new Set<number>();
+          for (const [kind, n] of ops) {
+            if (kind === "add") {
+              expect(s.add(BigInt(n))).toBe(!model.has(n));
+              model.add(n);
+            } else {
+              expect(s.delete(BigInt(n))).toBe(model.has(n));
+              model.delete(n);
+            }
           }
-        }
-        const [lo, hi] = a <= b ? [a, b] : [b, a];
-        let free: number | undefined;
-        for (let i = lo; i <= hi && free === undefined; i++) if (!model.has(i)) free = i;
-        expect(s.firstFree(BigInt(lo), BigInt(hi))).toBe(free === undefined ? undefined : BigInt(free));
-        const count = [...model].filter(n => n >= lo && n <= hi).length;
-        expect(s.countIn(BigInt(lo), BigInt(hi))).toBe(BigInt(count));
-        for (let i = 0; i <= 40; i++) expect(s.has(BigInt(i))).toBe(model.has(i));
-      }),
+          const [lo, hi] = a <= b ? [a, b] : [b, a];
+          let free: number | undefined;
+          for (let i = lo; i <= hi && free === undefined; i++) if (!model.has(i)) free = i;
+          expect(s.firstFree(BigInt(lo), BigInt(hi))).toBe(
+            free === undefined ? undefined : BigInt(free),
+          );
+          const count = [...model].filter(n => n >= lo && n <= hi).length;
+          expect(s.countIn(BigInt(lo), BigInt(hi))).toBe(BigInt(count));
+          for (let i = 0; i <= 40; i++) expect(s.has(BigInt(i))).toBe(model.has(i));
+        },
+      ),
     );
   });
 });

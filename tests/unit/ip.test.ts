@@ -13,7 +13,16 @@ describe("addresses", () => {
   });
 
   it("refuses the forms people mistype: short or octal IPv4, zones, padding, garbage", () => {
-    for (const bad of ["192.0.2", "01.2.3.4", "192.0.2.256", "fe80::1%eth0", " 192.0.2.1", "", "x", "1.2.3.4.5"]) {
+    for (const bad of [
+      "192.0.2",
+      "01.2.3.4",
+      "192.0.2.256",
+      "fe80::1%eth0",
+      " 192.0.2.1",
+      "",
+      "x",
+      "1.2.3.4.5",
+    ]) {
       expect(parseAddress(bad), bad).toBeUndefined();
     }
   });
@@ -37,7 +46,11 @@ describe("addresses", () => {
 
 describe("CIDRs", () => {
   it("keeps the network and says when host bits were set", () => {
-    expect(parseCidr("192.0.2.0/24")).toMatchObject({ network: 0xc0000200n, prefix: 24, hostBitsSet: false });
+    expect(parseCidr("192.0.2.0/24")).toMatchObject({
+      network: 0xc0000200n,
+      prefix: 24,
+      hostBitsSet: false,
+    });
     const loose = parseCidr("2001:db8::4/64")!;
     expect(loose.hostBitsSet).toBe(true);
     expect(formatCidr(loose)).toBe("2001:db8::/64");
