@@ -5,6 +5,7 @@ import { BenchResult } from "./result";
 
 const suites: [string, () => Promise<{ run(): Promise<BenchResult[]> }>][] = [
   ["allocation (in-process)", () => import("./alloc")],
+  ["admission (in-process)", () => import("./admission")],
   ["allocator on a real control plane", () => import("./controlplane")],
   ["node agent (netns, root)", () => import("./agent")],
   ["BGP (netns, root)", () => import("./bgp")],
