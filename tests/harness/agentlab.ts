@@ -45,12 +45,27 @@ export class AgentLab {
       const apiPort = Number(new URL(cp.server).port);
       const sock = path.join(lab.dir, "apiserver.sock");
       me.relay = await unixToTcp(sock, apiPort);
-      const kc = readFileSync(cp.kubeconfig, "utf8").replace(/server: .*/, `server: https://127.0.0.1:${RELAY_PORT}`);
+      const kc = readFileSync(cp.kubeconfig, "utf8").replace(
+        /server: .*/,
+        `server: https://127.0.0.1:${RELAY_PORT}`,
+      );
       writeFileSync(path.join(lab.dir, "node.kubeconfig"), kc, { mode: 0o600 });
       for (const n of lab.nodes) {
-        me.relays.push(lab.spawn(n.ns, process.execPath, ["-e", TCP_TO_UNIX_JS, String(RELAY_PORT), sock], {}, `relay-${n.name}`));
+        me.relays.push(
+          lab.spawn(
+            n.ns,
+            process.execPath,
+            ["-e", TCP_TO_UNIX_JS, String(RELAY_PORT), sock],
+            {},
+            `relay-${n.name}`,
+          ),
+        );
       }
-      await waitFor("relays ready", () => lab.nodes.every(n => readLog(lab.logPath(`relay-${n.name}`)).includes("relay ready")), 10_000);
+      await waitFor(
+        "relays ready",
+        () => lab.nodes.every(n => readLog(lab.logPath(`relay-${n.name}`)).includes("relay ready")),
+        10_000,
+      );
       return me;
     } catch (err) {
       await lab.destroy();
@@ -85,8 +100,13 @@ export class AgentLab {
       await waitFor(
         `agent ${node} synced`,
         () => {
-          if (child.exitCode !== null) throw new Error(`agent ${node} exited ${child.exitCode}:\n${readLog(this.lab.logPath(log)).slice(-3000)}`);
-          return readLog(this.lab.logPath(log)).slice(before).includes("node agent synced and running");
+          if (child.exitCode !== null)
+            throw new Error(
+              `agent ${node} exited ${child.exitCode}:\n${readLog(this.lab.logPath(log)).slice(-3000)}`,
+            );
+          return readLog(this.lab.logPath(log))
+            .slice(before)
+            .includes("node agent synced and running");
         },
         30_000,
       );
@@ -107,30 +127,56 @@ export class AgentLab {
   // ---- objects ---------------------------------------------------------------------------
 
   group(name: string, spec: object): Promise<unknown> {
-    return apply(this.client, `/apis/purelb.io/v2/namespaces/${NS}/servicegroups`, { apiVersion: "purelb.io/v2", kind: "ServiceGroup", metadata: { name }, spec });
+    return apply(this.client, `/apis/purelb.io/v2/namespaces/${NS}/servicegroups`, {
+      apiVersion: "purelb.io/v2",
+      kind: "ServiceGroup",
+      metadata: { name },
+      spec,
+    });
   }
 
   agentConfig(spec: object): Promise<unknown> {
-    return apply(this.client, `/apis/purelb.io/v2/namespaces/${NS}/lbnodeagents`, { apiVersion: "purelb.io/v2", kind: "LBNodeAgent", metadata: { name: "default" }, spec });
+    return apply(this.client, `/apis/purelb.io/v2/namespaces/${NS}/lbnodeagents`, {
+      apiVersion: "purelb.io/v2",
+      kind: "LBNodeAgent",
+      metadata: { name: "default" },
+      spec,
+    });
   }
 
   /**
    * A LoadBalancer Service as the allocator would leave it: pool-type and allocated-from
    * annotations, then the addresses in status (written through the status subresource).
    */
-  async service(ns: string, name: string, o: { group: string; poolType: "local" | "remote"; ips: string[]; etp?: "Local" | "Cluster" }): Promise<void> {
+  async service(
+    ns: string,
+    name: string,
+    o: { group: string; poolType: "local" | "remote"; ips: string[]; etp?: "Local" | "Cluster" },
+  ): Promise<void> {
     const dual = o.ips.some(i => i.includes(":")) && o.ips.some(i => !i.includes(":"));
     const v6only = o.ips.every(i => i.includes(":"));
     await this.client.request("POST", `/api/v1/namespaces/${ns}/services`, {
       body: {
-        metadata: { name, namespace: ns, annotations: { "purelb.io/allocated-by": "PureLB", "purelb.io/allocated-from": o.group, "purelb.io/pool-type": o.poolType } },
+        metadata: {
+          name,
+          namespace: ns,
+          annotations: {
+            "purelb.io/allocated-by": "PureLB",
+            "purelb.io/allocated-from": o.group,
+            "purelb.io/pool-type": o.poolType,
+          },
+        },
         spec: {
           type: "LoadBalancer",
           allocateLoadBalancerNodePorts: false,
           ports: [{ port: 80, protocol: "TCP", targetPort: 8080 }],
           selector: { app: name },
           ...(o.etp ? { externalTrafficPolicy: o.etp } : {}),
-          ...(dual ? { ipFamilyPolicy: "RequireDualStack", ipFamilies: ["IPv4", "IPv6"] } : v6only ? { ipFamilies: ["IPv6"] } : {}),
+          ...(dual
+            ? { ipFamilyPolicy: "RequireDualStack", ipFamilies: ["IPv4", "IPv6"] }
+            : v6only
+              ? { ipFamilies: ["IPv6"] }
+              : {}),
         },
       },
     });
@@ -144,14 +190,26 @@ export class AgentLab {
     });
   }
 
-  async endpoints(ns: string, service: string, nodes: { node: string; ready: boolean }[]): Promise<void> {
+  async endpoints(
+    ns: string,
+    service: string,
+    nodes: { node: string; ready: boolean }[],
+  ): Promise<void> {
     await apply(this.client, `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`, {
       apiVersion: "discovery.k8s.io/v1",
       kind: "EndpointSlice",
-      metadata: { name: `${service}-slice`, namespace: ns, labels: { "kubernetes.io/service-name": service } },
+      metadata: {
+        name: `${service}-slice`,
+        namespace: ns,
+        labels: { "kubernetes.io/service-name": service },
+      },
       addressType: "IPv4",
       ports: [{ name: "", port: 8080, protocol: "TCP" }],
-      endpoints: nodes.map((n, i) => ({ addresses: [`10.244.${i}.10`], nodeName: n.node, conditions: { ready: n.ready } })),
+      endpoints: nodes.map((n, i) => ({
+        addresses: [`10.244.${i}.10`],
+        nodeName: n.node,
+        conditions: { ready: n.ready },
+      })),
     });
   }
 
