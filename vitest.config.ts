@@ -6,6 +6,8 @@ export default defineConfig({
   test: {
     // stopping the control plane may take a SIGTERM grace period per process
     teardownTimeout: 20_000,
+    // in-process allocators log every assignment at info; keep test output readable
+    env: { LOG_LEVEL: process.env.LOG_LEVEL ?? "warn" },
     projects: [
       { test: { name: "unit", include: ["tests/unit/**/*.test.ts"] } },
       {

@@ -332,8 +332,11 @@ export class Allocator {
       }
       if (current !== svc) this.upsertService(current);
     } catch (err) {
-      for (const text of added) await this.releaseAddress(key, text, holding);
+      let freed = false;
+      for (const text of added) freed = (await this.releaseAddress(key, text, holding)) || freed;
       if (!this.book.addressesOf(key).length) this.holdings.delete(key);
+      // A Service deleted mid-write gives its claim back here, not through its delete event.
+      if (freed) this.retryPending();
       this.writeFailed(key, err);
       return;
     }

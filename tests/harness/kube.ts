@@ -176,3 +176,19 @@ export async function eventsFor(
   );
   return list.items;
 }
+
+/**
+ * Deletes every Service of a namespace. The test apiserver has no namespace controller, and
+ * an allocator of a later test file would otherwise find their addresses in use.
+ */
+export async function deleteAllServices(client: KubeClient, namespace: string): Promise<void> {
+  const list = await client.request<{ items: { metadata: { name: string } }[] }>(
+    "GET",
+    `/api/v1/namespaces/${namespace}/services`,
+  );
+  await Promise.all(
+    list.items.map(s =>
+      remove(client, `/api/v1/namespaces/${namespace}/services/${s.metadata.name}`),
+    ),
+  );
+}

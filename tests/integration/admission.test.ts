@@ -8,7 +8,14 @@ import { DEFAULT_NAMESPACE } from "../../lib/k8s/annotations";
 import { ApiError, KubeClient } from "../../lib/k8s/client";
 import { LBNodeAgentSpec, lbNodeAgentDefaults } from "../../lib/k8s/lbnodeagent";
 import { toolPath } from "../harness/controlplane";
-import { clientFor, ensureNamespace, getService, remove, waitFor } from "../harness/kube";
+import {
+  clientFor,
+  deleteAllServices,
+  ensureNamespace,
+  getService,
+  remove,
+  waitFor,
+} from "../harness/kube";
 import { RunningModule, WEBHOOK_NAME, startModule } from "../harness/module";
 
 const kubeconfig = inject("kubeconfig");
@@ -57,9 +64,7 @@ describe.skipIf(!kubeconfig)("admission through the apiserver", () => {
   afterAll(async () => {
     if (client) {
       // no namespace controller here: a deleted namespace would keep its Services
-      for (const name of ["stranded", "adm-other", "adm-local", "adm-shared", "adm-remote"]) {
-        await remove(client, `/api/v1/namespaces/${NS}/services/${name}`);
-      }
+      await deleteAllServices(client, NS);
       for (const name of ["adm-web", "adm-api", "default", "adm-routed", "adm-narrow"]) {
         await remove(client, `${SG_PATH}/${name}`);
       }

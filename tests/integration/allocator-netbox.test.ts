@@ -3,6 +3,7 @@ import { RunningAllocator, runAllocator } from "../../lib/allocator/run";
 import { KubeClient } from "../../lib/k8s/client";
 import {
   apply,
+  deleteAllServices,
   clientFor,
   createService,
   ensureNamespace,
@@ -49,6 +50,7 @@ describe.skipIf(!kubeconfig)("allocator with a Netbox group, through a real apis
 
   afterAll(async () => {
     running?.stop();
+    await deleteAllServices(client, NS);
     await nb?.stop();
   });
 

@@ -8,6 +8,7 @@ import {
   apply,
   clientFor,
   createService,
+  deleteAllServices,
   ensureNamespace,
   eventsFor,
   getService,
@@ -61,7 +62,10 @@ describe.skipIf(!kubeconfig)("allocator against a real apiserver", () => {
     running = await runAllocator(client, SG_NS);
   });
 
-  afterAll(() => running?.stop());
+  afterAll(async () => {
+    running?.stop();
+    await deleteAllServices(client, NS);
+  });
 
   it("gives a plain LoadBalancer Service the lowest free address of the default group and says so", async () => {
     await svc("web");

@@ -8,6 +8,7 @@ import { KubeClient } from "../../lib/k8s/client";
 import { ServiceGroupSpec } from "../../lib/k8s/servicegroup";
 import { ServiceModel, toServiceModel } from "../../lib/k8s/service";
 import {
+  deleteAllServices,
   ServiceSpecInput,
   apply,
   clientFor,
@@ -54,8 +55,8 @@ const GROUPS: Record<string, ServiceGroupSpec[]> = {
     },
   ],
   beta: [
-    { remote: { v4pool: { pool: "198.51.100.10-198.51.100.17", subnet: "198.51.100.0/24" } } },
-    { remote: { v4pool: { pool: "198.51.100.10-198.51.100.13", subnet: "198.51.100.0/24" } } },
+    { remote: { v4pool: { pool: "198.51.100.40-198.51.100.47", subnet: "198.51.100.0/24" } } },
+    { remote: { v4pool: { pool: "198.51.100.40-198.51.100.43", subnet: "198.51.100.0/24" } } },
   ],
   gamma: [{ remote: { v6pool: { pool: "2001:db8:c::/125", subnet: "2001:db8:c::/64" } } }],
 };
@@ -102,6 +103,7 @@ describe.skipIf(!kubeconfig)(
 
     afterAll(async () => {
       await watcher?.stop();
+      await deleteAllServices(client, NS);
     });
 
     function checkNoDuplicates(services: ServiceModel[], step: string): void {
@@ -130,8 +132,8 @@ describe.skipIf(!kubeconfig)(
       if (rnd() < 0.1)
         annotations["purelb.io/addresses"] = pick([
           "192.0.2.3",
-          "198.51.100.12",
-          "203.0.113.9",
+          "198.51.100.42",
+          "203.0.113.250",
           "2001:db8:c::2",
         ]);
       return {
