@@ -107,18 +107,18 @@ describe.skipIf(!kubeconfig)("allocator against a real apiserver", () => {
 
   it("keeps a Service pending on an exhausted pool and serves it as soon as an address is freed", async () => {
     await group("tiny", {
-      remote: { v4pool: { pool: "203.0.113.64/32", subnet: "203.0.113.0/24" } },
+      remote: { v4pool: { pool: "203.0.113.120/32", subnet: "203.0.113.0/24" } },
     });
     await svc("first", { annotations: { "purelb.io/service-group": "tiny" } });
-    expect((await served("first")).ingress).toEqual(["203.0.113.64"]);
+    expect((await served("first")).ingress).toEqual(["203.0.113.120"]);
     await svc("second", { annotations: { "purelb.io/service-group": "tiny" } });
     await eventWith(
       "second",
       "AllocationFailed",
-      /no free IPv4 address: all 1 addresses of 203\.0\.113\.64 are in use/,
+      /no free IPv4 address: all 1 addresses of 203\.0\.113\.120 are in use/,
     );
     await remove(client, `/api/v1/namespaces/${NS}/services/first`);
-    expect((await served("second")).ingress).toEqual(["203.0.113.64"]);
+    expect((await served("second")).ingress).toEqual(["203.0.113.120"]);
   });
 
   it("shares one address under one key when ports differ, and names the clash when they don't", async () => {

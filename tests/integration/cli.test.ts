@@ -15,6 +15,7 @@ import { KubeClient } from "../../lib/k8s/client";
 import { ServiceGroupSpec } from "../../lib/k8s/servicegroup";
 import { toolPath } from "../harness/controlplane";
 import {
+  deleteAllServices,
   ServiceSpecInput,
   apply,
   clientFor,
@@ -337,6 +338,9 @@ describe.skipIf(!kubeconfig)("kubectl purelb against a real apiserver", () => {
 
   afterAll(async () => {
     rmSync(bin, { recursive: true, force: true });
+    // Services first: without a namespace controller, a deleted namespace keeps them, and
+    // their addresses would look taken to the allocators of other test files.
+    for (const ns of [APP, BAD_APP]) await deleteAllServices(client, ns).catch(() => undefined);
     for (const p of cleanup.reverse()) await remove(client, p).catch(() => undefined);
   });
 
