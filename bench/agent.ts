@@ -279,7 +279,7 @@ export async function run(): Promise<BenchResult[]> {
       unit: "MB",
       target: "<= 120 MB",
       pass: idleRss <= 120,
-      note: `importing pepr alone (for Log) costs ${round(PEPR_IMPORT_RSS)} MB`,
+      note: `a bare node process that requires pepr: ${round(PEPR_IMPORT_RSS)} MB (the agent does not load it)`,
     });
     results.push({
       figure: "agent RSS holding 1,000 addresses (1,000+ Services)",
