@@ -1078,7 +1078,7 @@ function editDeploymentObject(dep: K8sObject, watcher: boolean): void {
 }
 
 /** PeprStore, which Pepr's controller.js would otherwise create at every start. */
-function peprStoreCrd(): K8sObject {
+export function peprStoreCrd(): K8sObject & { metadata: { name: string } } {
   return {
     apiVersion: "apiextensions.k8s.io/v1",
     kind: "CustomResourceDefinition",
@@ -1201,7 +1201,7 @@ const crdFiles = (): string[] =>
     .map(f => path.join(root, "crds", f));
 
 function crdObjects(): K8sObject[] {
-  const out = [peprStoreCrd()];
+  const out: K8sObject[] = [peprStoreCrd()];
   for (const f of crdFiles())
     for (const doc of parseAllDocuments(readFileSync(f, "utf8")))
       if (doc.contents) out.push(doc.toJS() as K8sObject);

@@ -1,12 +1,12 @@
 // An HTTPS reverse proxy in front of kube-apiserver that can answer 429 or hold watches
 // open without passing anything on: the faults that make a watch stall silently.
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import https from "node:https";
 import { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { parse } from "yaml";
+import { selfSignedCert } from "./tls";
 
 export type FaultMode = "pass" | "throttle" | "stall-watches";
 
@@ -32,29 +32,8 @@ export async function startFaultProxy(upstreamKubeconfig: string): Promise<Fault
   const cert = b64(cfg.users[0].user["client-certificate-data"]);
   const key = b64(cfg.users[0].user["client-key-data"]);
   const dir = mkdtempSync(path.join(tmpdir(), "purelb-proxy-"));
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-days",
-      "1",
-      "-subj",
-      "/CN=localhost",
-      "-addext",
-      "subjectAltName=IP:127.0.0.1",
-      "-keyout",
-      path.join(dir, "k"),
-      "-out",
-      path.join(dir, "c"),
-    ],
-    { stdio: "ignore" },
-  );
+  const tls = selfSignedCert(dir);
+
   const open = new Set<{ destroy(): void }>();
   const proxy: FaultProxy = {
     kubeconfig: path.join(dir, "kubeconfig"),
@@ -69,7 +48,7 @@ export async function startFaultProxy(upstreamKubeconfig: string): Promise<Fault
   };
   const agent = new https.Agent({ ca, cert, key, keepAlive: true });
   const server = https.createServer(
-    { key: readFileSync(path.join(dir, "k")), cert: readFileSync(path.join(dir, "c")) },
+    { key: readFileSync(tls.key), cert: readFileSync(tls.cert) },
     (req, res) => {
       const watch = /[?&]watch=(1|true)/.test(req.url ?? "");
       if (proxy.mode === "throttle") {

@@ -60,16 +60,24 @@ export async function apply(
     return await client.request("POST", collection, { body: obj });
   } catch (err) {
     if (!(err instanceof ApiError) || err.status !== 409) throw err;
+  }
+  // Replace it; a controller writing the object's status in between makes the PUT conflict,
+  // so read the current version again and retry, as kubectl does.
+  for (let attempt = 1; ; attempt++) {
     const current = await client.request<{ metadata: { resourceVersion: string } }>(
       "GET",
       `${collection}/${obj.metadata.name}`,
     );
-    return client.request("PUT", `${collection}/${obj.metadata.name}`, {
-      body: {
-        ...obj,
-        metadata: { ...obj.metadata, resourceVersion: current.metadata.resourceVersion },
-      },
-    });
+    try {
+      return await client.request("PUT", `${collection}/${obj.metadata.name}`, {
+        body: {
+          ...obj,
+          metadata: { ...obj.metadata, resourceVersion: current.metadata.resourceVersion },
+        },
+      });
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.status !== 409 || attempt >= 10) throw err;
+    }
   }
 }
 

@@ -5,36 +5,13 @@ import { ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { peprStoreCrd } from "../../hack/post-build";
 import { KubeClient } from "../../lib/k8s/client";
 import { apply, ensureNamespace, waitFor } from "./kube";
+import { selfSignedCert } from "./tls";
 
 const root = path.resolve(import.meta.dirname, "../..");
 export const BUNDLE = path.join(root, "dist", "pepr-purelb.cjs");
-
-/** Pepr's store CRD, which the in-cluster controller applies before it starts a module. */
-const PEPR_STORE_CRD = {
-  apiVersion: "apiextensions.k8s.io/v1",
-  kind: "CustomResourceDefinition",
-  metadata: { name: "peprstores.pepr.dev" },
-  spec: {
-    group: "pepr.dev",
-    scope: "Namespaced",
-    names: { plural: "peprstores", singular: "peprstore", kind: "PeprStore" },
-    versions: [
-      {
-        name: "v1",
-        served: true,
-        storage: true,
-        schema: {
-          openAPIV3Schema: {
-            type: "object",
-            properties: { data: { type: "object", additionalProperties: { type: "string" } } },
-          },
-        },
-      },
-    ],
-  },
-};
 
 export interface Watcher {
   pid: number;
@@ -51,7 +28,7 @@ export function buildBundle(): void {
 }
 
 export async function prepareCluster(client: KubeClient): Promise<void> {
-  await apply(client, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", PEPR_STORE_CRD);
+  await apply(client, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", peprStoreCrd());
   await ensureNamespace(client, "pepr-system");
   await waitFor("PeprStore CRD served", async () => {
     await client.request("GET", "/apis/pepr.dev/v1/namespaces/pepr-system/peprstores");
@@ -64,29 +41,7 @@ export async function startWatcher(
   env: Record<string, string> = {},
 ): Promise<Watcher> {
   const dir = mkdtempSync(path.join(tmpdir(), "purelb-watcher-"));
-  const key = path.join(dir, "tls.key");
-  const crt = path.join(dir, "tls.crt");
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-days",
-      "1",
-      "-subj",
-      "/CN=localhost",
-      "-keyout",
-      key,
-      "-out",
-      crt,
-    ],
-    { stdio: "ignore" },
-  );
+  const { key, cert: crt } = selfSignedCert(dir);
   const child: ChildProcess = spawn(process.execPath, [BUNDLE], {
     cwd: root,
     env: {

@@ -20,23 +20,12 @@ import {
   waitFor,
 } from "../harness/kube";
 import { Watcher, buildBundle, prepareCluster, startWatcher } from "../harness/watcher";
+import { prng } from "../harness/prng";
 
 const kubeconfig = inject("kubeconfig");
 const NS = "chaos";
 const SEED = Number(process.env.PURELB_CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const OPS = Number(process.env.PURELB_CHAOS_OPS ?? 1000);
-
-/** mulberry32: small, seedable, good enough to pick operations. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const GROUPS: Record<string, ServiceGroupSpec[]> = {
   // each group has a few shapes it is edited between; the small pools run out on purpose

@@ -2,7 +2,7 @@
 // kubectl-purelb on PATH. No allocator or agent runs here: the test writes what they would
 // (ServiceGroups, Services with status and annotations, node Leases, Events, workloads with
 // status, BGPNodeStatus) and checks what the plugin makes of it.
-import { execFile, execFileSync, spawnSync } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer, Server } from "node:https";
 import { tmpdir } from "node:os";
@@ -24,6 +24,7 @@ import {
   installCrds,
   remove,
 } from "../harness/kube";
+import { selfSignedCert } from "../harness/tls";
 
 const kubeconfig = inject("kubeconfig");
 const root = path.resolve(import.meta.dirname, "../..");
@@ -864,31 +865,12 @@ describe.skipIf(!kubeconfig)("kubectl purelb against a real apiserver", () => {
     it("says when PureLB's CRDs are not installed (exit 3)", async () => {
       // An API server that serves nothing of PureLB's.
       const tls = mkdtempSync(path.join(tmpdir(), "purelb-cli-tls-"));
-      execFileSync(
-        "openssl",
-        [
-          "req",
-          "-x509",
-          "-newkey",
-          "ec",
-          "-pkeyopt",
-          "ec_paramgen_curve:P-256",
-          "-nodes",
-          "-days",
-          "1",
-          "-subj",
-          "/CN=localhost",
-          "-keyout",
-          path.join(tls, "k"),
-          "-out",
-          path.join(tls, "c"),
-        ],
-        { stdio: "ignore" },
-      );
+      const cert = selfSignedCert(tls);
+
       server = createServer(
         {
-          cert: readFileSync(path.join(tls, "c")),
-          key: readFileSync(path.join(tls, "k")),
+          cert: readFileSync(cert.cert),
+          key: readFileSync(cert.key),
         },
         (_req, res) => {
           res.statusCode = 404;

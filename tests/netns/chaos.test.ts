@@ -33,6 +33,7 @@ import { parseSubnets } from "../../lib/election/lease";
 import { AgentLab, NS as SYSTEM_NS, waitFor } from "../harness/agentlab";
 import { ensureNamespace } from "../harness/kube";
 import { netnsUnavailable, run } from "../harness/netns";
+import { prng } from "../harness/prng";
 
 const unavailable = netnsUnavailable();
 if (unavailable) console.warn(`node agent chaos test skipped: ${unavailable}`);
@@ -76,18 +77,6 @@ const ADDRESSES = SERVICES.flatMap(s => s.ips);
 const DAD = new Set(
   SERVICES.filter(s => s.group !== "local-nodad").flatMap(s => s.ips.filter(i => i.includes(":"))),
 );
-
-/** mulberry32: small and seedable. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** What the agents compute: the election among the nodes whose agents run. */
 function winner(address: string, running: string[]): string | undefined {
