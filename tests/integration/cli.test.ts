@@ -866,27 +866,22 @@ describe.skipIf(!kubeconfig)("kubectl purelb against a real apiserver", () => {
       // An API server that serves nothing of PureLB's.
       const tls = mkdtempSync(path.join(tmpdir(), "purelb-cli-tls-"));
       const cert = selfSignedCert(tls);
-
-      server = createServer(
-        {
-          cert: readFileSync(cert.cert),
-          key: readFileSync(cert.key),
-        },
-        (_req, res) => {
-          res.statusCode = 404;
-          res.setHeader("Content-Type", "application/json");
-          res.end(
-            JSON.stringify({
-              kind: "Status",
-              apiVersion: "v1",
-              status: "Failure",
-              reason: "NotFound",
-              code: 404,
-              message: "the server could not find the requested resource",
-            }),
-          );
-        },
-      );
+      const pem = { cert: readFileSync(cert.cert), key: readFileSync(cert.key) };
+      rmSync(tls, { recursive: true, force: true });
+      server = createServer(pem, (_req, res) => {
+        res.statusCode = 404;
+        res.setHeader("Content-Type", "application/json");
+        res.end(
+          JSON.stringify({
+            kind: "Status",
+            apiVersion: "v1",
+            status: "Failure",
+            reason: "NotFound",
+            code: 404,
+            message: "the server could not find the requested resource",
+          }),
+        );
+      });
       const port = await new Promise<number>(r =>
         server!.listen(0, "127.0.0.1", () => r((server!.address() as { port: number }).port)),
       );
