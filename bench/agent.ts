@@ -3,7 +3,6 @@
 // kube-apiserver. Figures: status -> address latency, graceful and hard-kill failover,
 // reconciling 1,000 addresses on one node, and the agent's RSS holding them.
 import { execFileSync, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
 import path from "node:path";
 import { Member, electWinner } from "../lib/election/election";
 import { parseSubnets } from "../lib/election/lease";
@@ -11,6 +10,8 @@ import { AgentLab, root } from "../tests/harness/agentlab";
 import { ensureNamespace, waitFor } from "../tests/harness/kube";
 import { netnsUnavailable } from "../tests/harness/netns";
 import { BenchResult, percentile, progress } from "./result";
+import { rssMb } from "../tests/harness/rss";
+import { bundleAgent } from "./agent-bundle";
 
 const NODES = ["n1", "n2", "n3"];
 const APP = "bench-agent";
@@ -50,28 +51,6 @@ class AddressMonitor {
   }
 }
 
-async function bundleAgent(): Promise<string> {
-  const esbuild = await import("esbuild");
-  const outfile = path.join(root, "node_modules/.cache/purelb-bench/agent.cjs");
-  await esbuild.build({
-    entryPoints: [path.join(root, "lib/agent/main.ts")],
-    bundle: true,
-    platform: "node",
-    format: "cjs",
-    target: "node20",
-    outfile,
-    // As the Pepr build does: these stay in node_modules.
-    external: ["pepr", "@kubernetes/client-node"],
-    logLevel: "error",
-  });
-  return outfile;
-}
-
-const rssMb = (pid: number): number => {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) / 1024 : NaN;
-};
-
 /** RSS of a bare node process that only requires pepr: the floor under the agent's figure. */
 let PEPR_IMPORT_RSS = NaN;
 
@@ -101,7 +80,7 @@ export async function run(): Promise<BenchResult[]> {
     }));
   }
   progress("bundling the agent");
-  const bundle = await bundleAgent();
+  const bundle = await bundleAgent("agent");
   progress("starting control plane and lab");
   const L = await AgentLab.start({ nodes: NODES, agentArgs: [bundle], env: { LOG_LEVEL: "info" } });
   const results: BenchResult[] = [];

@@ -5,13 +5,15 @@
 // to the agent's memory.
 import { type ChildProcess, execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
-import { AgentLab, NS, root } from "../tests/harness/agentlab";
+import { AgentLab, NS } from "../tests/harness/agentlab";
 import { BirdRouter, bgpUnavailable, startGobgpd } from "../tests/harness/bird";
 import { apply, ensureNamespace, waitFor } from "../tests/harness/kube";
 import { run as sh } from "../tests/harness/netns";
 import { BenchResult, percentile, progress } from "./result";
+import { rssMb } from "../tests/harness/rss";
+import { bundleAgent } from "./agent-bundle";
 
 const APP = "bench-bgp";
 /** Without blocking the event loop, so that the monitors' lines are stamped as they come. */
@@ -60,26 +62,6 @@ const addressKey = (line: string): string | undefined => {
   return m ? `${m[1] ? "-" : "+"}${m[2]}` : undefined;
 };
 
-async function bundleAgent(): Promise<string> {
-  const esbuild = await import("esbuild");
-  const outfile = path.join(root, "node_modules/.cache/purelb-bench/agent-bgp.cjs");
-  await esbuild.build({
-    entryPoints: [path.join(root, "lib/agent/main.ts")],
-    bundle: true,
-    platform: "node",
-    format: "cjs",
-    target: "node20",
-    outfile,
-    external: ["pepr", "@kubernetes/client-node"],
-    logLevel: "error",
-  });
-  return outfile;
-}
-
-const rssMb = (pid: number): number => {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) / 1024 : NaN;
-};
 const round = (v: number): number => Math.round(v * 10) / 10;
 const stats = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -106,7 +88,7 @@ export async function run(): Promise<BenchResult[]> {
     }));
   }
   progress("bundling the agent");
-  const bundle = await bundleAgent();
+  const bundle = await bundleAgent("agent-bgp");
   progress("starting control plane, lab, gobgpd and BIRD");
   // Mutable: the agent starts once without BGP, for the memory comparison.
   const env: Record<string, string> = { LOG_LEVEL: "info" };

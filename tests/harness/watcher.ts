@@ -2,12 +2,13 @@
 // true, so the allocator is live and nothing else. Benchmarks measure this process's memory
 // and the chaos tests kill it, so it must be the real bundle, not the sources in-process.
 import { ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { peprStoreCrd } from "../../hack/post-build";
 import { KubeClient } from "../../lib/k8s/client";
 import { apply, ensureNamespace, waitFor } from "./kube";
+import { rssMb } from "./rss";
 import { selfSignedCert } from "./tls";
 
 const root = path.resolve(import.meta.dirname, "../..");
@@ -59,10 +60,7 @@ export async function startWatcher(
   const pid = child.pid!;
   return {
     pid,
-    rssMb: () => {
-      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-      return m ? Number(m[1]) / 1024 : NaN;
-    },
+    rssMb: () => rssMb(pid),
     async stop(signal = "SIGTERM") {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
