@@ -1,5 +1,4 @@
 import { createRequire } from "node:module";
-import type * as NetlinkModule from "netlink";
 import { Log } from "../log";
 import {
   AddressSpec,
@@ -17,9 +16,11 @@ import {
   encodeLinkUp,
   encodeNewAddress,
 } from "./messages";
+import { NetlinkChannel, RawSocket } from "./channel";
+import { NetlinkMessage } from "./framing";
 
-type NetlinkSocket = ReturnType<typeof NetlinkModule.createNetlink>;
-type RawMessage = { type: number; data: Buffer };
+type RawModule = { RawNetlinkSocket: new (protocol: number, options?: object) => NotifySocket };
+type NotifySocket = RawSocket & { addMembership(group: number): void };
 
 /**
  * Native modules are required at run time, not imported: the Pepr build bundles every import
@@ -30,9 +31,14 @@ export const nativeRequire = createRequire(
   typeof __filename === "string" ? __filename : import.meta.url,
 );
 
-/** How many requests may wait for the kernel at once; more can overflow the receive buffer. */
-const MAX_IN_FLIGHT = 64;
-/** A large receive buffer: the package aborts the process if the kernel overruns it. */
+/** Only the package's socket layer: its index also loads generated structs for every
+ * netlink family (about 1.4 MB of JavaScript) that PureLB does not use. */
+const RAW_MODULE = "netlink/dist/raw";
+const NETLINK_ROUTE = 0;
+/** Answers waiting in the receive buffer at most; each ACK takes about 1 KB of it. */
+const MAX_IN_FLIGHT = 512;
+const BATCH = 128;
+/** A large receive buffer: an overrun loses answers and forces a full re-read. */
 const BUFFERS = { recvBufferSize: 4 << 20, sendBufferSize: 1 << 20 };
 const REQUEST_TIMEOUT_MS = 5_000;
 
@@ -46,35 +52,31 @@ export class KernelError extends Error {
 }
 
 /**
- * rtnetlink over the `netlink` package: dumps of links and addresses, address changes, and
- * change notifications. A socket error (such as a receive buffer overrun) closes the socket;
- * the next call opens a fresh one and `onResync` tells the owner to re-read everything.
+ * rtnetlink for the agent: dumps of links and addresses, address changes, and change
+ * notifications. A socket error (such as a receive buffer overrun) or a lost answer closes
+ * the socket; the next call opens a fresh one and `onResync` tells the owner to re-read.
  */
 export class RtNetlink {
-  /** Changes (many in flight) and dumps (one at a time) use separate sockets: the package
-   * assembles one multipart answer per socket, and an ACK arriving in the middle of a dump
-   * would cut it short. */
-  private readonly socks: { change?: NetlinkSocket; dump?: NetlinkSocket } = {};
+  private channel?: NetlinkChannel;
+  /** The kernel runs one dump per socket at a time. */
   private dumpChain: Promise<unknown> = Promise.resolve();
-  private notify?: NetlinkSocket;
-  private inFlight = 0;
-  private readonly waiting: (() => void)[] = [];
-  private readonly nl: typeof NetlinkModule;
+  private notify?: NotifySocket;
+  private readonly raw: RawModule;
   private closed = false;
 
   constructor(
     private readonly onChange: () => void = () => {},
     private readonly onResync: () => void = () => {},
   ) {
-    this.nl = nativeRequire("netlink") as typeof NetlinkModule;
+    this.raw = nativeRequire(RAW_MODULE) as RawModule;
   }
 
   /** Subscribes to link and address changes; `onChange` runs for each batch. */
   listen(): void {
     if (this.notify || this.closed) return;
-    const s = this.nl.createNetlink(this.nl.Protocol.ROUTE, { ref: false, ...BUFFERS });
-    for (const g of [RTNLGRP.LINK, RTNLGRP.IPV4_IFADDR, RTNLGRP.IPV6_IFADDR])
-      s.socket.addMembership(g);
+    const s = new this.raw.RawNetlinkSocket(NETLINK_ROUTE, BUFFERS);
+    s.unref();
+    for (const g of [RTNLGRP.LINK, RTNLGRP.IPV4_IFADDR, RTNLGRP.IPV6_IFADDR]) s.addMembership(g);
     s.on("message", () => this.onChange());
     s.on("error", err => {
       Log.warn(
@@ -97,23 +99,22 @@ export class RtNetlink {
 
   close(): void {
     this.closed = true;
-    for (const s of [this.socks.change, this.socks.dump, this.notify]) {
-      try {
-        s?.close();
-      } catch {
-        /* already closed */
-      }
+    this.channel?.close();
+    try {
+      this.notify?.close();
+    } catch {
+      /* already closed */
     }
-    this.socks.change = this.socks.dump = this.notify = undefined;
+    this.channel = this.notify = undefined;
   }
 
   async links(): Promise<KernelLink[]> {
-    const msgs = await this.request("links", RTM.GETLINK, encodeLinkDump(), NLM_F.DUMP);
+    const msgs = await this.dump("links", RTM.GETLINK, encodeLinkDump());
     return msgs.filter(m => m.type === RTM.NEWLINK).flatMap(m => decodeLink(m.data) ?? []);
   }
 
   async addresses(): Promise<KernelAddress[]> {
-    const msgs = await this.request("addresses", RTM.GETADDR, encodeAddressDump(), NLM_F.DUMP);
+    const msgs = await this.dump("addresses", RTM.GETADDR, encodeAddressDump());
     return msgs.filter(m => m.type === RTM.NEWADDR).flatMap(m => decodeAddress(m.data) ?? []);
   }
 
@@ -155,60 +156,46 @@ export class RtNetlink {
     await this.request(`set link ${index} up`, RTM.NEWLINK, encodeLinkUp(index), 0);
   }
 
-  private socket(which: "change" | "dump"): NetlinkSocket {
-    if (this.closed) throw new KernelError("netlink", "socket closed");
-    if (!this.socks[which]) {
-      const s = this.nl.createNetlink(this.nl.Protocol.ROUTE, { ...BUFFERS });
-      s.on("error", err => {
-        Log.warn({ err: String(err) }, "netlink socket failed; opening a new one and re-reading");
-        if (this.socks[which] === s) this.socks[which] = undefined;
-        try {
-          s.close();
-        } catch {
-          /* already closed */
-        }
-        this.onResync();
-      });
-      this.socks[which] = s;
-    }
-    return this.socks[which];
-  }
-
-  private request(op: string, type: number, body: Buffer, flags: number): Promise<RawMessage[]> {
-    if ((flags & NLM_F.DUMP) !== NLM_F.DUMP) return this.send("change", op, type, body, flags);
-    const next = this.dumpChain.then(() => this.send("dump", op, type, body, flags));
+  private dump(op: string, type: number, body: Buffer): Promise<NetlinkMessage[]> {
+    const next = this.dumpChain.then(() => this.request(op, type, body, NLM_F.DUMP));
     this.dumpChain = next.catch(() => {});
     return next;
   }
 
-  private async send(
-    which: "change" | "dump",
+  private async request(
     op: string,
     type: number,
     body: Buffer,
     flags: number,
-  ): Promise<RawMessage[]> {
-    if (this.inFlight >= MAX_IN_FLIGHT) await new Promise<void>(r => this.waiting.push(r));
-    this.inFlight++;
+  ): Promise<NetlinkMessage[]> {
     try {
-      const [msgs] = await this.socket(which).request(type, body, {
-        flags,
-        timeout: REQUEST_TIMEOUT_MS,
-      });
-      return msgs as RawMessage[];
+      return await this.open().request(type, body, flags);
     } catch (err) {
-      const text =
-        err instanceof Error ? err.message.replace(/^Request rejected: /, "") : String(err);
-      if (/Timeout/.test(text)) {
-        // A lost answer means the socket state is unknown: start over with a new one.
-        this.socks[which]?.close();
-        this.socks[which] = undefined;
-        this.onResync();
-      }
-      throw new KernelError(op, text);
-    } finally {
-      this.inFlight--;
-      this.waiting.shift()?.();
+      throw new KernelError(op, err instanceof Error ? err.message : String(err));
     }
+  }
+
+  private open(): NetlinkChannel {
+    if (this.closed) throw new Error("netlink socket closed");
+    if (!this.channel) {
+      const channel: NetlinkChannel = new NetlinkChannel(
+        new this.raw.RawNetlinkSocket(NETLINK_ROUTE, BUFFERS),
+        {
+          maxInFlight: MAX_IN_FLIGHT,
+          batch: BATCH,
+          timeoutMs: REQUEST_TIMEOUT_MS,
+          onBroken: err => {
+            Log.warn(
+              { err: String(err) },
+              "netlink socket failed; opening a new one and re-reading",
+            );
+            if (this.channel === channel) this.channel = undefined;
+            this.onResync();
+          },
+        },
+      );
+      this.channel = channel;
+    }
+    return this.channel;
   }
 }
