@@ -23,6 +23,7 @@ import { Document, parse, parseAllDocuments, stringify } from "yaml";
 import { lbNodeAgentCrd, serviceGroupCrd } from "../lib/k8s/crds";
 import { Schema, schemaOf } from "../lib/k8s/crds/schema";
 import { lbNodeAgentDefaults } from "../lib/k8s/lbnodeagent";
+import { AGENT_NODE_FLAGS } from "../lib/agent/node-flags";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -442,7 +443,7 @@ export function purelbObjects(v: PureLBValues, ctx: Ctx): K8sObject[] {
         name: "lbnodeagent",
         image: v.agent.image,
         imagePullPolicy: v.agent.imagePullPolicy,
-        args: [`/app/launcher/${LAUNCHER_KEY}`, ctx.hash],
+        args: [...AGENT_NODE_FLAGS, `/app/launcher/${LAUNCHER_KEY}`, ctx.hash],
         env: agentContainerEnv(v, ctx.uuid),
         ports: [{ name: "metrics", containerPort: v.agent.metricsPort, protocol: "TCP" }],
         readinessProbe: { ...probe, periodSeconds: 10 },
@@ -783,7 +784,7 @@ spec:
           imagePullPolicy: {{ .Values.agent.imagePullPolicy }}
           # The module bundle, as Pepr's pods run it, in agent mode.
           args:
-            - /app/launcher/${LAUNCHER_KEY}
+${AGENT_NODE_FLAGS.map(f => `            - ${f}\n`).join("")}            - /app/launcher/${LAUNCHER_KEY}
             - {{ .Values.hash }}
           env:
             - name: PURELB_MODE

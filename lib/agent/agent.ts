@@ -18,9 +18,11 @@ import {
   interfaceSubnets,
   isOurs,
   localCapable,
+  Change,
   planChanges,
 } from "./desired";
 import { announcedAddresses, winnerChanges } from "./metrics";
+import { VanishBackoff } from "./vanish";
 
 /** The kernel side, as the agent needs it (RtNetlink in production). */
 export interface Kernel {
@@ -88,6 +90,7 @@ export class NodeAgent {
   private retryTimer?: NodeJS.Timeout;
   private renewTimer?: NodeJS.Timeout;
   private refreshTimer?: NodeJS.Timeout;
+  private backoffTimer?: NodeJS.Timeout;
   private extCreateFailed = "";
   private lastSubnets = "";
   private readonly lastWinner = new Map<string, string | undefined>();
@@ -95,6 +98,7 @@ export class NodeAgent {
   private readonly failed = new Map<string, string>();
   /** Local addresses held now, for re-announcement. */
   private readonly heldLocal = new Map<string, AnnounceTarget>();
+  private readonly vanish = new VanishBackoff();
   private readonly hash = cachedHash();
   private readonly now: () => number;
   lastReport?: ReconcileReport;
@@ -330,6 +334,7 @@ export class NodeAgent {
     const plan = planChanges(desired.addresses, ours);
     const byName = new Map(ifaces.map(i => [i.name, i]));
     const failures: { d: DesiredAddress | HeldAddress; services: string[]; err: unknown }[] = [];
+    const deferred = this.deferVanished(ours, plan, now);
 
     const removed = await Promise.allSettled(
       plan.remove.map(h => this.opts.kernel.deleteAddress(h.ifindex, h.address, h.prefix)),
@@ -364,6 +369,7 @@ export class NodeAgent {
       if (r.status === "rejected") failures.push({ d, services: d.services, err: r.reason });
       else if (d.fresh) {
         fresh.push(d);
+        if (d.kind === "local") this.vanish.added(d.address, now);
         if (plan.add.length <= LOG_EACH)
           Log.info(
             {
@@ -396,7 +402,7 @@ export class NodeAgent {
     for (const d of desired.addresses.values()) {
       if (d.kind !== "local") continue;
       const iface = byName.get(d.ifname)!;
-      if (failures.some(f => f.d.address === d.address)) continue;
+      if (deferred.has(d.address) || failures.some(f => f.d.address === d.address)) continue;
       this.heldLocal.set(d.address, {
         ifindex: iface.index,
         ifname: iface.name,
@@ -479,6 +485,7 @@ export class NodeAgent {
       this.lastWinner.set(e.address, e.winner);
     }
     for (const a of [...this.lastWinner.keys()]) if (!seen.has(a)) this.lastWinner.delete(a);
+    this.vanish.prune(desired.addresses);
     for (const a of [...this.failed.keys()])
       if (!desired.addresses.has(a) && !desired.problems.some(p => p.address === a))
         this.failed.delete(a);
@@ -502,6 +509,48 @@ export class NodeAgent {
       this.lastBusyReport = this.lastReport;
       Log.debug(this.lastReport, "reconciled interfaces");
     }
+  }
+
+  /**
+   * Notices local addresses that vanished without this node removing them, and holds back
+   * (drops from `plan.add`) those that vanish again and again right after being added: the
+   * kernel deletes an IPv6 address when another host already answers for it. Returns what was
+   * held back; a timer brings the next try.
+   */
+  private deferVanished(ours: HeldAddress[], plan: Change, now: number): Set<string> {
+    const inKernel = new Set(ours.map(h => h.address));
+    for (const [address, t] of this.heldLocal) {
+      if (inKernel.has(address)) {
+        this.vanish.present(address, now);
+        continue;
+      }
+      this.heldLocal.delete(address);
+      const strikes = this.vanish.vanished(address, now);
+      if (strikes === 0) continue;
+      const message = `node ${this.opts.node} added ${address} to ${t.ifname} and the kernel removed it again: another host on the link already holds it (IPv6 duplicate address detection failed). Trying again after growing pauses, up to a minute.`;
+      Log.warn({ address, interface: t.ifname, times: strikes }, message);
+      if (strikes === 1) {
+        for (const key of plan.add.find(d => d.address === address)?.services ?? []) {
+          const svc = this.services.get(key);
+          if (svc) this.opts.api.event(svc, "Warning", "AnnouncementFailed", message);
+        }
+      }
+    }
+    const deferred = new Set<string>();
+    let soonest = Infinity;
+    plan.add = plan.add.filter(d => {
+      const wait = d.kind === "local" ? this.vanish.wait(d.address, now) : 0;
+      if (wait === 0) return true;
+      deferred.add(d.address);
+      soonest = Math.min(soonest, wait);
+      return false;
+    });
+    if (deferred.size) {
+      clearTimeout(this.backoffTimer);
+      this.backoffTimer = setTimeout(() => this.trigger(), soonest + 5);
+      this.backoffTimer.unref();
+    }
+    return deferred;
   }
 
   private scheduleExpiry(): void {
@@ -541,7 +590,7 @@ export class NodeAgent {
   /** Stops reconciling and removes every address PureLB added on this node. */
   async withdrawAll(): Promise<number> {
     this.stopped = true;
-    for (const t of [this.expiryTimer, this.retryTimer]) clearTimeout(t);
+    for (const t of [this.expiryTimer, this.retryTimer, this.backoffTimer]) clearTimeout(t);
     for (const t of [this.renewTimer, this.refreshTimer]) clearInterval(t);
     await this.running?.catch(() => {});
     this.heldLocal.clear();

@@ -12,12 +12,12 @@ export const familyBits = (family: Family): number => (family === 4 ? 32 : 128);
 export const familyName = (family: Family): "IPv4" | "IPv6" => (family === 4 ? "IPv4" : "IPv6");
 export const maxValue = (family: Family): bigint => (1n << BigInt(familyBits(family))) - 1n;
 
+const FOUR_PART_DECIMAL = /^(0|[1-9]\d{0,2})(\.(0|[1-9]\d{0,2})){3}$/;
+
 /**
  * Strict parse: four-part decimal IPv4 only (no "1.2.3" or octal-looking "01.2.3.4", which
  * people mistype) and IPv6 without a zone, because a LoadBalancer address is global.
  */
-const FOUR_PART_DECIMAL = /^(0|[1-9]\d{0,2})(\.(0|[1-9]\d{0,2})){3}$/;
-
 export function parseAddress(text: string): Address | undefined {
   const s = text.trim();
   if (s !== text || s === "") return undefined;
@@ -31,10 +31,14 @@ export function parseAddress(text: string): Address | undefined {
       value: BigInt(((octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]) >>> 0),
     };
   }
-  if (s.includes(":") && !s.includes("%") && ipaddr.IPv6.isValid(s)) {
-    return { family: 6, value: bytesToBigint(ipaddr.IPv6.parse(s).toByteArray()) };
+  if (!s.includes(":") || s.includes("%")) return undefined;
+  let bytes: number[];
+  try {
+    bytes = ipaddr.IPv6.parse(s).toByteArray();
+  } catch {
+    return undefined;
   }
-  return undefined;
+  return { family: 6, value: bytesToBigint(bytes) };
 }
 
 /** Canonical text (RFC 5952 for IPv6), the form written to Service status and used as map key. */

@@ -4,6 +4,7 @@ import { type ChildProcess } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { type Server } from "node:net";
 import path from "node:path";
+import { AGENT_NODE_FLAGS } from "../../lib/agent/node-flags";
 import { KubeClient, MERGE_PATCH } from "../../lib/k8s/client";
 import { ControlPlane, startControlPlane } from "./controlplane";
 import { apply, clientFor, ensureNamespace, installCrds, waitFor } from "./kube";
@@ -16,7 +17,7 @@ const RELAY_PORT = 16443;
 
 export interface AgentLabOptions {
   nodes: string[];
-  /** Command that runs the agent (default: node --import tsx lib/agent/main.ts). */
+  /** What node runs after the agent's flags (default: --import tsx lib/agent/main.ts). */
   agentArgs?: string[];
   env?: Record<string, string>;
 }
@@ -77,7 +78,10 @@ export class AgentLab {
   /** Starts the agent of a node and waits until it has synced. */
   async startAgent(node: string, waitSynced = true): Promise<ChildProcess> {
     const n = this.lab.node(node);
-    const args = this.opts.agentArgs ?? ["--import", "tsx", path.join(root, "lib/agent/main.ts")];
+    const args = [
+      ...AGENT_NODE_FLAGS,
+      ...(this.opts.agentArgs ?? ["--import", "tsx", path.join(root, "lib/agent/main.ts")]),
+    ];
     const log = `agent-${node}`;
     const before = readLog(this.lab.logPath(log)).length;
     const child = this.lab.spawn(

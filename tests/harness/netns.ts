@@ -43,6 +43,8 @@ export interface JsonAddress {
   preferred_life_time: number;
   nodad?: boolean;
   dynamic?: boolean;
+  tentative?: boolean;
+  dadfailed?: boolean;
 }
 
 /**

@@ -219,7 +219,7 @@ describe.skipIf(!kubeconfig)("Helm chart and module YAML (npm run build)", () =>
     const moduleSecret = must(objs, "Secret", `pepr-${uuid}-module`);
     const gz = Object.keys(moduleSecret.data as object).find(k => k.endsWith(".js.gz"))!;
     const hash = gz.slice("module-".length, -".js.gz".length);
-    expect(agent.args).toEqual(["/app/launcher/launch.cjs", hash]);
+    expect(agent.args).toEqual(["--optimize-for-size", "/app/launcher/launch.cjs", hash]);
     // The agent reads the bundle from Pepr's module Secret through the API, with the launcher
     // that Pepr's pods find in that Secret: the chart carries the bundle once.
     const launcher = (must(objs, "ConfigMap", `${AGENT}-launcher`).data as Record<string, string>)[

@@ -1,6 +1,6 @@
 // The node agent on real interfaces: three nodes and a client in network namespaces on a
 // bridge, one agent process per node against a real kube-apiserver. Needs root.
-import { type ChildProcess } from "node:child_process";
+import { spawnSync, type ChildProcess } from "node:child_process";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { electWinner, Member } from "../../lib/election/election";
 import { parseSubnets } from "../../lib/election/lease";
@@ -334,6 +334,46 @@ describe.skipIf(!!unavailable)("node agent on real interfaces", () => {
     expect(L.lab.find(n1.ns, "eth0", "192.0.2.99")).toBeDefined();
     run("ip", ["-n", n1.ns, "addr", "del", "198.51.100.5/32", "dev", "kube-lb0"]);
     run("ip", ["-n", n1.ns, "addr", "del", "192.0.2.99/24", "dev", "eth0"]);
+  });
+
+  it("backs off when another host on the link already holds a local IPv6 address (DAD fails)", async () => {
+    const ip = "2001:db8::2a0";
+    const client = L.lab.client.ns;
+    const winner = expectedWinner(ip);
+    run("ip", ["-n", client, "addr", "add", `${ip}/64`, "dev", "eth0", "nodad"]);
+    const monitor = L.lab.spawnPiped(L.lab.node(winner).ns, "ip", ["-o", "monitor", "address"]);
+    let adds = 0;
+    monitor.stdout!.setEncoding("utf8").on("data", (c: string) => {
+      for (const line of c.split("\n"))
+        if (line.includes(` ${ip}/`) && !line.startsWith("Deleted")) adds++;
+    });
+    try {
+      await L.service(APP, "dad", { group: "local", poolType: "local", ips: [ip] });
+      await new Promise(r => setTimeout(r, 6_000));
+      // The kernel removes the copy whose DAD fails within a second; re-adding at once made
+      // about 20 attempts in these 6 s. Pauses of 1, 2, 4 s leave 3 (4 with a slow start).
+      expect(adds).toBeGreaterThanOrEqual(2);
+      expect(adds).toBeLessThanOrEqual(4);
+      const warnings = (await eventsFor(L.client, APP, "dad")).filter(
+        e => e.reason === "AnnouncementFailed",
+      );
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0].message).toMatch(/duplicate address detection/);
+      // Once the other host lets go, the next try holds it.
+      run("ip", ["-n", client, "addr", "del", `${ip}/64`, "dev", "eth0"]);
+      await waitFor(
+        `${ip} held by ${winner} after DAD`,
+        () => {
+          const a = L.lab.find(L.lab.node(winner).ns, "eth0", ip);
+          return a && !a.tentative && !a.dadfailed;
+        },
+        20_000,
+      );
+    } finally {
+      monitor.kill();
+      spawnSync("ip", ["-n", client, "addr", "del", `${ip}/64`, "dev", "eth0"]);
+      await remove(L.client, `/api/v1/namespaces/${APP}/services/dad`);
+    }
   });
 
   it("fails over at once when the winner stops gracefully, and the new winner announces", async () => {

@@ -22,9 +22,25 @@ describe("addresses", () => {
       "",
       "x",
       "1.2.3.4.5",
+      "1.2.3.1000",
+      "256.0.0.1",
+      "1.2.3.-4",
+      "2001:db8::1::2",
+      "2001:db8::g",
     ]) {
       expect(parseAddress(bad), bad).toBeUndefined();
     }
+  });
+
+  it("reads the same numbers as ipaddr.js", () => {
+    const value = (bytes: number[]) => bytes.reduce((v, b) => (v << 8n) | BigInt(b), 0n);
+    fc.assert(
+      fc.property(fc.oneof(fc.ipV4(), fc.ipV6()), text => {
+        if (/(^|[.:])0\d+\./.test(text) || /(^|\.)0\d/.test(text)) return; // octal-looking IPv4
+        const want = value(ipaddr.parse(text).toByteArray());
+        expect(parseAddress(text)?.value).toBe(want);
+      }),
+    );
   });
 
   it("round-trips every address", () => {
