@@ -145,6 +145,19 @@ export class Allocator {
     for (const key of this.groups.keys()) this.touchGroup(key);
   }
 
+  /** Deletes Netbox records no Service holds any more (see NetboxAllocations.sweep). */
+  async sweepNetbox(): Promise<number> {
+    if (!this.external || !this.synced) return 0;
+    const groups = [...this.groups.values()].flatMap(g =>
+      g.group?.type === "netbox" ? [g.group] : [],
+    );
+    if (!groups.length) return 0;
+    return this.external.sweep(groups, uid => {
+      for (const s of this.services.values()) if (s.uid === uid) return true;
+      return false;
+    });
+  }
+
   idle(): Promise<void> {
     return this.queue.idle();
   }

@@ -123,6 +123,45 @@ export class NetboxAllocations {
     await this.releaseInNetbox(group, text, owner, 1);
   }
 
+  /**
+   * Deletes this cluster's records in `groups`' tenants whose address no Service holds and
+   * whose creator Service no longer exists (`liveUids`): left behind by Services deleted while
+   * the allocator was down, or by a shared address whose last holder did not create the record.
+   * A record whose creator exists (`isLive`, asked at the moment of deciding) may belong to an
+   * allocation in flight and stays.
+   */
+  async sweep(groups: GroupModel[], isLive: (uid: string) => boolean): Promise<number> {
+    let deleted = 0;
+    const seen = new Set<number>();
+    for (const group of groups) {
+      const owned = await this.netbox.owned(group, this.cluster);
+      if (!owned.ok) {
+        Log.warn({ group: group.name, message: owned.message }, "Netbox sweep skipped a group");
+        continue;
+      }
+      for (const r of owned.records) {
+        if (seen.has(r.id)) continue;
+        seen.add(r.id);
+        if (this.book.entry(r.address) || isLive(r.uid)) continue;
+        const owner = { namespace: "", name: "", uid: r.uid, cluster: this.cluster };
+        const failed = await this.netbox.release(group, r.address, owner);
+        if (failed) {
+          Log.warn(
+            { address: r.address, message: failed.message },
+            "Netbox sweep could not delete a record",
+          );
+          continue;
+        }
+        deleted++;
+        Log.info(
+          { address: r.address, record: r.description },
+          "deleted a Netbox record no Service holds",
+        );
+      }
+    }
+    return deleted;
+  }
+
   private async releaseInNetbox(
     group: GroupModel,
     text: string,

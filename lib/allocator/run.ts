@@ -70,6 +70,14 @@ export async function runAllocator(
   });
   await Promise.all([listGroups, leases.start(), services.start()]);
   allocator.markSynced();
+  const sweep = () =>
+    void allocator
+      .idle()
+      .then(() => allocator.sweepNetbox())
+      .catch(err => Log.warn({ err: String(err) }, "Netbox sweep failed"));
+  sweep();
+  const sweeper = setInterval(sweep, NETBOX_SWEEP_MS);
+  sweeper.unref();
   Log.info(
     {
       namespace,
@@ -92,11 +100,15 @@ export async function runAllocator(
       allocator.retryPending();
     },
     stop() {
+      clearInterval(sweeper);
       informers.forEach(i => i.stop());
       allocator.stop();
     },
   };
 }
+
+/** How often Netbox records that no Service holds any more are looked for (also once at start). */
+const NETBOX_SWEEP_MS = 5 * 60_000;
 
 /** Netbox records name the cluster; without PURELB_CLUSTER_NAME, kube-system's uid identifies it. */
 async function clusterUid(client: KubeClient): Promise<string> {

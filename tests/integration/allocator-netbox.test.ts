@@ -95,4 +95,42 @@ describe.skipIf(!kubeconfig)("allocator with a Netbox group, through a real apis
     const s = await served("patient");
     expect(s.ingress[0]).toMatch(/^203\.0\.113\./);
   });
+
+  it("after a restart, deletes the records of Services deleted while it was down, and only those", async () => {
+    const group = { "purelb.io/service-group": "enterprise" };
+    const shared = { ...group, "purelb.io/allow-shared-ip": "web" };
+    const recordsOf = (name: string) =>
+      nb.ips().filter(ip => ip.description.endsWith(`service=${NS}/${name}`));
+    await createService(client, NS, "gone", { annotations: group });
+    await createService(client, NS, "kept", { annotations: group });
+    await served("gone");
+    await served("kept");
+    await createService(client, NS, "share-a", { annotations: shared, ports: [{ port: 80 }] });
+    const a = await served("share-a");
+    await createService(client, NS, "share-b", { annotations: shared, ports: [{ port: 443 }] });
+    expect((await served("share-b")).ingress).toEqual(a.ingress);
+    expect(recordsOf("gone")).toHaveLength(1);
+    expect(recordsOf("share-a")).toHaveLength(1);
+
+    running.stop();
+    await remove(client, `/api/v1/namespaces/${NS}/services/gone`);
+    await remove(client, `/api/v1/namespaces/${NS}/services/share-a`);
+    running = await runAllocator(client, SG_NS);
+    await waitFor("the record of the deleted Service swept", () => recordsOf("gone").length === 0);
+    // Still held by share-b, though its creator is gone.
+    await running.allocator.sweepNetbox();
+    expect(recordsOf("share-a")).toHaveLength(1);
+    expect(recordsOf("kept")).toHaveLength(1);
+
+    // The last holder did not create the record, so its own release cannot match it; the
+    // next sweep does.
+    await remove(client, `/api/v1/namespaces/${NS}/services/share-b`);
+    await waitFor(
+      "share-b released",
+      () => running.allocator.book.entry(a.ingress[0]) === undefined,
+    );
+    await running.allocator.sweepNetbox();
+    expect(recordsOf("share-a")).toEqual([]);
+    expect(recordsOf("kept")).toHaveLength(1);
+  });
 });
