@@ -93,6 +93,8 @@ export class NodeAgent {
   private backoffTimer?: NodeJS.Timeout;
   private extCreateFailed = "";
   private lastSubnets = "";
+  /** Whether this node's own Lease was live at the last reconcile (undefined before it is seen). */
+  private ownLeaseLive?: boolean;
   private readonly lastWinner = new Map<string, string | undefined>();
   private readonly written = new Map<string, string>();
   private readonly failed = new Map<string, string>();
@@ -318,6 +320,7 @@ export class NodeAgent {
     if (!this.synced || this.stopped) return;
 
     const now = this.now();
+    this.noticeOwnLease(now);
     const ready = this.readyIndex();
     const desired = desiredState({
       node: this.opts.node,
@@ -551,6 +554,25 @@ export class NodeAgent {
       this.backoffTimer.unref();
     }
     return deferred;
+  }
+
+  /** Says so when this node's own Lease lapses (renewals fail) and when it is live again. */
+  private noticeOwnLease(now: number): void {
+    const own = [...this.members.values()].find(m => m.node === this.opts.node);
+    if (!own) return;
+    const live = own.expires > now;
+    if (live === this.ownLeaseLive) return;
+    if (!live)
+      Log.warn(
+        { node: this.opts.node },
+        "this node's Lease has lapsed (renewals fail: is the API server reachable?); its local addresses go to other nodes until it is renewed",
+      );
+    else if (this.ownLeaseLive === false)
+      Log.info(
+        { node: this.opts.node },
+        "this node's Lease is renewed; it takes part in elections again",
+      );
+    this.ownLeaseLive = live;
   }
 
   private scheduleExpiry(): void {

@@ -25,7 +25,8 @@ export interface AgentLabOptions {
 export class AgentLab {
   readonly agents = new Map<string, ChildProcess>();
   private relay?: Server;
-  private readonly relays: ChildProcess[] = [];
+  /** Per node: the process that carries its connections to the API server. */
+  private readonly relays = new Map<string, ChildProcess>();
 
   private constructor(
     readonly cp: ControlPlane,
@@ -44,29 +45,13 @@ export class AgentLab {
       await installCrds(client);
       await ensureNamespace(client, NS);
       const apiPort = Number(new URL(cp.server).port);
-      const sock = path.join(lab.dir, "apiserver.sock");
-      me.relay = await unixToTcp(sock, apiPort);
+      me.relay = await unixToTcp(me.apiSocket, apiPort);
       const kc = readFileSync(cp.kubeconfig, "utf8").replace(
         /server: .*/,
         `server: https://127.0.0.1:${RELAY_PORT}`,
       );
       writeFileSync(path.join(lab.dir, "node.kubeconfig"), kc, { mode: 0o600 });
-      for (const n of lab.nodes) {
-        me.relays.push(
-          lab.spawn(
-            n.ns,
-            process.execPath,
-            ["-e", TCP_TO_UNIX_JS, String(RELAY_PORT), sock],
-            {},
-            `relay-${n.name}`,
-          ),
-        );
-      }
-      await waitFor(
-        "relays ready",
-        () => lab.nodes.every(n => readLog(lab.logPath(`relay-${n.name}`)).includes("relay ready")),
-        10_000,
-      );
+      await Promise.all(lab.nodes.map(n => me.restoreApi(n.name)));
       return me;
     } catch (err) {
       await lab.destroy();
@@ -116,6 +101,39 @@ export class AgentLab {
       );
     }
     return child;
+  }
+
+  private get apiSocket(): string {
+    return path.join(this.lab.dir, "apiserver.sock");
+  }
+
+  /** Cuts a node off the API server: its relay dies, and every connection through it. */
+  async cutApi(node: string): Promise<void> {
+    const relay = this.relays.get(node);
+    this.relays.delete(node);
+    if (relay) await stopChild(relay, "SIGKILL");
+  }
+
+  /** (Re)starts the relay that connects a node to the API server. */
+  async restoreApi(node: string): Promise<void> {
+    if (this.relays.has(node)) return;
+    const log = `relay-${node}`;
+    const before = readLog(this.lab.logPath(log)).length;
+    this.relays.set(
+      node,
+      this.lab.spawn(
+        this.lab.node(node).ns,
+        process.execPath,
+        ["-e", TCP_TO_UNIX_JS, String(RELAY_PORT), this.apiSocket],
+        {},
+        log,
+      ),
+    );
+    await waitFor(
+      `relay of ${node} ready`,
+      () => readLog(this.lab.logPath(log)).slice(before).includes("relay ready"),
+      10_000,
+    );
   }
 
   async stopAgent(node: string, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
@@ -219,7 +237,7 @@ export class AgentLab {
 
   async stop(): Promise<void> {
     await Promise.all([...this.agents.keys()].map(n => this.stopAgent(n, "SIGKILL")));
-    await Promise.all(this.relays.map(r => stopChild(r, "SIGKILL")));
+    await Promise.all([...this.relays.keys()].map(n => this.cutApi(n)));
     await this.lab.destroy();
     await new Promise(r => (this.relay ? this.relay.close(() => r(undefined)) : r(undefined)));
     await this.cp.stop();

@@ -376,6 +376,34 @@ describe.skipIf(!!unavailable)("node agent on real interfaces", () => {
     }
   });
 
+  it("gives up its local addresses when cut off the API server, and takes them back after", async () => {
+    const ip = "192.0.2.230";
+    await L.service(APP, "fence", { group: "local", poolType: "local", ips: [ip] });
+    const first = expectedWinner(ip);
+    const next = expectedWinner(
+      ip,
+      NODES.filter(n => n !== first),
+    );
+    await waitHolders(ip, [first]);
+    try {
+      const t0 = Date.now();
+      await L.cutApi(first);
+      // The others see its Lease lapse and elect `next`; `first` cannot renew, sees its own
+      // Lease lapse too and withdraws rather than answer ARP beside `next`.
+      await waitHolders(ip, [next], "eth0", 10_000);
+      const ms = Date.now() - t0;
+      console.log(`cut off the API: ${ip} moved from ${first} to ${next} alone in ${ms} ms`);
+      expect(ms).toBeLessThan(7_000);
+      expect(L.agentLog(first)).toMatch(/Lease has lapsed/);
+    } finally {
+      await L.restoreApi(first);
+    }
+    await waitHolders(ip, [first], "eth0", 20_000);
+    expect(L.agentLog(first)).toMatch(/Lease is renewed/);
+    await remove(L.client, `/api/v1/namespaces/${APP}/services/fence`);
+    await waitHolders(ip, []);
+  });
+
   it("fails over at once when the winner stops gracefully, and the new winner announces", async () => {
     const ip = "192.0.2.220";
     await L.service(APP, "failover", { group: "local", poolType: "local", ips: [ip] });
