@@ -517,8 +517,9 @@ export class NodeAgent {
   /**
    * Notices local addresses that vanished without this node removing them, and holds back
    * (drops from `plan.add`) those that vanish again and again right after being added: the
-   * kernel deletes an IPv6 address when another host already answers for it. Returns what was
-   * held back; a timer brings the next try.
+   * kernel deletes an IPv6 address when another host already answers for it, and a network
+   * manager may flush addresses it does not know. Returns what was held back; a timer brings
+   * the next try.
    */
   private deferVanished(ours: HeldAddress[], plan: Change, now: number): Set<string> {
     const inKernel = new Set(ours.map(h => h.address));
@@ -530,7 +531,11 @@ export class NodeAgent {
       this.heldLocal.delete(address);
       const strikes = this.vanish.vanished(address, now);
       if (strikes === 0) continue;
-      const message = `node ${this.opts.node} added ${address} to ${t.ifname} and the kernel removed it again: another host on the link already holds it (IPv6 duplicate address detection failed). Trying again after growing pauses, up to a minute.`;
+      const why =
+        t.family === 6
+          ? "another host on the link already holds it (IPv6 duplicate address detection failed)"
+          : "something else on the node removes it (a network manager or DHCP client?)";
+      const message = `node ${this.opts.node} added ${address} to ${t.ifname} and it was removed again: ${why}. Trying again after growing pauses, up to a minute.`;
       Log.warn({ address, interface: t.ifname, times: strikes }, message);
       if (strikes === 1) {
         for (const key of plan.add.find(d => d.address === address)?.services ?? []) {

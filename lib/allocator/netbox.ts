@@ -125,8 +125,8 @@ export class NetboxAllocations {
 
   /**
    * Deletes this cluster's records in `groups`' tenants whose address no Service holds and
-   * whose creator Service no longer exists (`liveUids`): left behind by Services deleted while
-   * the allocator was down, or by a shared address whose last holder did not create the record.
+   * whose creator Service no longer exists: left behind by Services deleted while the
+   * allocator was down, or by a shared address whose last holder did not create the record.
    * A record whose creator exists (`isLive`, asked at the moment of deciding) may belong to an
    * allocation in flight and stays.
    */

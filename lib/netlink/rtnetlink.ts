@@ -35,7 +35,8 @@ export const nativeRequire = createRequire(
  * netlink family (about 1.4 MB of JavaScript) that PureLB does not use. */
 const RAW_MODULE = "netlink/dist/raw";
 const NETLINK_ROUTE = 0;
-/** Answers waiting in the receive buffer at most; each ACK takes about 1 KB of it. */
+/** Requests unanswered at most: should all of them fail, each error takes ~1 KB of the
+ * receive buffer. */
 const MAX_IN_FLIGHT = 512;
 const BATCH = 128;
 /** A large receive buffer: an overrun loses answers and forces a full re-read. */
