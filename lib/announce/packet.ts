@@ -1,5 +1,5 @@
 import type * as KoffiModule from "koffi";
-import { nativeRequire } from "../netlink/rtnetlink";
+import { runtimeRequire } from "../runtime-require";
 
 const AF_PACKET = 17;
 const SOCK_RAW = 3;
@@ -23,7 +23,7 @@ export class PacketSocket {
   private fd: number;
 
   constructor() {
-    this.koffi = nativeRequire("koffi") as typeof KoffiModule;
+    this.koffi = runtimeRequire("koffi") as typeof KoffiModule;
     const libc = this.koffi.load("libc.so.6");
     const socket = libc.func("int socket(int domain, int type, int protocol)") as (
       d: number,

@@ -1,4 +1,5 @@
-import * as grpc from "@grpc/grpc-js";
+import type * as grpc from "@grpc/grpc-js";
+import { loadGrpc } from "./grpc";
 import { GobgpServiceClient, loadGobgpService } from "./proto";
 
 // The parts of gobgp 3.x's API (apipb, gobgp.proto and attribute.proto) that PureLB uses,
@@ -136,10 +137,9 @@ const STREAM_BATCH = 256;
 /** gRPC errors that mean gobgpd is not there (not running, restarting, or not yet listening). */
 export function isUnavailable(err: unknown): boolean {
   const code = (err as { code?: number })?.code;
+  const { status } = loadGrpc();
   return (
-    code === grpc.status.UNAVAILABLE ||
-    code === grpc.status.DEADLINE_EXCEEDED ||
-    code === grpc.status.CANCELLED
+    code === status.UNAVAILABLE || code === status.DEADLINE_EXCEEDED || code === status.CANCELLED
   );
 }
 
@@ -153,12 +153,13 @@ const isLocalPath = (p: ApiPath): boolean =>
 /** gobgpd's gRPC API (apipb.GobgpApi) at `address`, e.g. 127.0.0.1:50051, without TLS. */
 export class GobgpClient implements GobgpApi {
   private readonly client: grpc.Client;
+  private readonly grpc = loadGrpc();
 
   constructor(
     readonly address: string,
     service: GobgpServiceClient = loadGobgpService(),
   ) {
-    this.client = new service(address, grpc.credentials.createInsecure(), {
+    this.client = new service(address, this.grpc.credentials.createInsecure(), {
       // The sidecar is on the same host: reconnect quickly when it comes back.
       "grpc.initial_reconnect_backoff_ms": 100,
       "grpc.max_reconnect_backoff_ms": 2_000,
@@ -174,14 +175,14 @@ export class GobgpClient implements GobgpApi {
   private unary<T>(name: string, req: unknown, timeoutMs = CALL_TIMEOUT_MS): Promise<T> {
     const fn = this.method<UnaryFn>(name);
     return new Promise<T>((resolve, reject) => {
-      fn(req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, value) =>
+      fn(req, new this.grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, value) =>
         err ? reject(withMethod(name, err)) : resolve(value as T),
       );
     });
   }
 
   private collect<T>(name: string, req: unknown, timeoutMs = CALL_TIMEOUT_MS): Promise<T[]> {
-    const call = this.method<StreamFn>(name)(req, new grpc.Metadata(), {
+    const call = this.method<StreamFn>(name)(req, new this.grpc.Metadata(), {
       deadline: Date.now() + timeoutMs,
     });
     const out: T[] = [];
@@ -246,7 +247,7 @@ export class GobgpClient implements GobgpApi {
     ) => grpc.ClientWritableStream<unknown>;
     return new Promise<void>((resolve, reject) => {
       const call = this.method<WriteFn>("AddPathStream")(
-        new grpc.Metadata(),
+        new this.grpc.Metadata(),
         { deadline: Date.now() + CALL_TIMEOUT_MS + paths.length },
         err => (err ? reject(withMethod("AddPathStream", err)) : resolve()),
       );
@@ -276,7 +277,7 @@ export class GobgpClient implements GobgpApi {
         meta: grpc.Metadata,
         opts: grpc.CallOptions,
       ) => grpc.ClientReadableStream<unknown>
-    >("WatchEvent")({ peer: {} }, new grpc.Metadata(), {});
+    >("WatchEvent")({ peer: {} }, new this.grpc.Metadata(), {});
     let ended = false;
     const end = (err?: Error): void => {
       if (ended) return;

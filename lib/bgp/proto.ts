@@ -1,7 +1,8 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
+import type * as grpc from "@grpc/grpc-js";
+import type * as protoLoader from "@grpc/proto-loader";
+import { loadGrpc, loadProtoLoader } from "./grpc";
 
 /**
  * gobgp's API definitions are not part of PureLB: they are read at run time from Debian's
@@ -53,7 +54,7 @@ export function loadGobgpService(dir: string = protoDir()): GobgpServiceClient {
   }
   let def: protoLoader.PackageDefinition;
   try {
-    def = protoLoader.loadSync(FILES, {
+    def = loadProtoLoader().loadSync(FILES, {
       includeDirs: [dir],
       keepCase: true,
       longs: Number,
@@ -67,7 +68,9 @@ export function loadGobgpService(dir: string = protoDir()): GobgpServiceClient {
       `cannot load gobgp's API definitions from ${dir} (package ${PROTO_PACKAGE}): ${err instanceof Error ? err.message : String(err)}`,
     );
   }
-  const pkg = grpc.loadPackageDefinition(def) as { apipb?: { GobgpApi?: GobgpServiceClient } };
+  const pkg = loadGrpc().loadPackageDefinition(def) as {
+    apipb?: { GobgpApi?: GobgpServiceClient };
+  };
   const svc = pkg.apipb?.GobgpApi;
   const absent = REQUIRED_METHODS.filter(m => !svc?.service?.[m]);
   if (!svc || absent.length) {

@@ -1,5 +1,5 @@
-import { createRequire } from "node:module";
 import { Log } from "../log";
+import { runtimeRequire } from "../runtime-require";
 import {
   AddressSpec,
   KernelAddress,
@@ -21,15 +21,6 @@ import { NetlinkMessage } from "./framing";
 
 type RawModule = { RawNetlinkSocket: new (protocol: number, options?: object) => NotifySocket };
 type NotifySocket = RawSocket & { addMembership(group: number): void };
-
-/**
- * Native modules are required at run time, not imported: the Pepr build bundles every import
- * into one file, where a prebuilt binary can no longer be found. The agent image keeps them
- * in node_modules next to the bundle.
- */
-export const nativeRequire = createRequire(
-  typeof __filename === "string" ? __filename : import.meta.url,
-);
 
 /** Only the package's socket layer: its index also loads generated structs for every
  * netlink family (about 1.4 MB of JavaScript) that PureLB does not use. */
@@ -69,7 +60,7 @@ export class RtNetlink {
     private readonly onChange: () => void = () => {},
     private readonly onResync: () => void = () => {},
   ) {
-    this.raw = nativeRequire(RAW_MODULE) as RawModule;
+    this.raw = runtimeRequire(RAW_MODULE) as RawModule;
   }
 
   /** Subscribes to link and address changes; `onChange` runs for each batch. */
