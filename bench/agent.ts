@@ -117,18 +117,11 @@ export async function run(): Promise<BenchResult[]> {
     for (let i = 0; i < 30; i++) {
       const ip = `192.0.2.${130 + i}`;
       const name = `lat-${i}`;
-      await L.client.request("POST", `/api/v1/namespaces/${APP}/services`, {
-        body: {
-          metadata: {
-            name,
-            annotations: { "purelb.io/allocated-from": "local", "purelb.io/pool-type": "local" },
-          },
-          spec: {
-            type: "LoadBalancer",
-            allocateLoadBalancerNodePorts: false,
-            ports: [{ port: 80 }],
-          },
-        },
+      await L.service(APP, name, {
+        group: "local",
+        poolType: "local",
+        ips: [ip],
+        statusLater: true,
       });
       const mon = monitors.get(winnerOf(ip))!;
       const t0 = performance.now();

@@ -216,18 +216,11 @@ export async function run(): Promise<BenchResult[]> {
     for (let i = 0; i < 10; i++) {
       const ip = `203.0.113.${10 + i}`;
       const name = `e2e-${i}`;
-      await L.client.request("POST", `/api/v1/namespaces/${APP}/services`, {
-        body: {
-          metadata: {
-            name,
-            annotations: { "purelb.io/allocated-from": "remote", "purelb.io/pool-type": "remote" },
-          },
-          spec: {
-            type: "LoadBalancer",
-            allocateLoadBalancerNodePorts: false,
-            ports: [{ port: 80 }],
-          },
-        },
+      await L.service(APP, name, {
+        group: "remote",
+        poolType: "remote",
+        ips: [ip],
+        statusLater: true,
       });
       const t0 = performance.now();
       await L.setIngress(APP, name, [ip]);

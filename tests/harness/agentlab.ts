@@ -168,12 +168,19 @@ export class AgentLab {
 
   /**
    * A LoadBalancer Service as the allocator would leave it: pool-type and allocated-from
-   * annotations, then the addresses in status (written through the status subresource).
+   * annotations, then the addresses in status (written through the status subresource), unless
+   * `statusLater` (a benchmark times setIngress itself).
    */
   async service(
     ns: string,
     name: string,
-    o: { group: string; poolType: "local" | "remote"; ips: string[]; etp?: "Local" | "Cluster" },
+    o: {
+      group: string;
+      poolType: "local" | "remote";
+      ips: string[];
+      etp?: "Local" | "Cluster";
+      statusLater?: boolean;
+    },
   ): Promise<void> {
     const dual = o.ips.some(i => i.includes(":")) && o.ips.some(i => !i.includes(":"));
     const v6only = o.ips.every(i => i.includes(":"));
@@ -202,7 +209,7 @@ export class AgentLab {
         },
       },
     });
-    await this.setIngress(ns, name, o.ips);
+    if (!o.statusLater) await this.setIngress(ns, name, o.ips);
   }
 
   async setIngress(ns: string, name: string, ips: string[]): Promise<void> {

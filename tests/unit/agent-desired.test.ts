@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { kernelAddress } from "./fixtures/kernel-address";
 import { parseAgentConfig } from "../../lib/agent/config";
 import {
   DesiredInput,
@@ -13,7 +14,7 @@ import { Member, electWinner } from "../../lib/election/election";
 import { parseSubnets } from "../../lib/election/lease";
 import { GroupModel, parseGroup } from "../../lib/ipam/group";
 import { ServiceModel } from "../../lib/k8s/service";
-import { INFINITY_LIFE, PURELB_ADDR_PROTO } from "../../lib/netlink/messages";
+import { PURELB_ADDR_PROTO } from "../../lib/netlink/messages";
 
 const NOW = 1_700_000_000_000;
 const config = parseAgentConfig(undefined).config;
@@ -206,16 +207,8 @@ describe("desiredState", () => {
 });
 
 const held = (o: Partial<HeldAddress> & { address: string }): HeldAddress => ({
-  ifindex: 2,
+  ...kernelAddress(2, o.address, 24),
   ifname: "eth0",
-  family: o.address.includes(":") ? 6 : 4,
-  prefix: 24,
-  scope: 0,
-  validLft: INFINITY_LIFE,
-  preferredLft: INFINITY_LIFE,
-  nodad: false,
-  tentative: false,
-  dadfailed: false,
   ...o,
 });
 

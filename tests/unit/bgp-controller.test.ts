@@ -1,11 +1,12 @@
 // The BGP controller against an in-memory gobgpd: what it asks of gobgpd, and when.
 import { afterEach, describe, expect, it } from "vitest";
+import { kernelAddress } from "./fixtures/kernel-address";
 import { BgpController, BgpKernel } from "../../lib/bgp/controller";
 import { AnyMessage, ApiGlobal, ApiPath, ApiPeer, GobgpApi } from "../../lib/bgp/gobgp";
 import { NodeStatus } from "../../lib/bgp/status";
 import { BGPConfiguration, BGPConfigurationSpec } from "../../lib/k8s/bgp";
 import { registry } from "../../lib/metrics/registry";
-import { INFINITY_LIFE, KernelAddress, KernelLink } from "../../lib/netlink/messages";
+import { KernelAddress, KernelLink } from "../../lib/netlink/messages";
 
 const UNAVAILABLE = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:50051"), {
   code: 14,
@@ -122,25 +123,11 @@ const key = (p: ApiPath): string =>
 class FakeKernel implements BgpKernel {
   reads = 0;
   readonly addrs: KernelAddress[] = [
-    this.addr(2, "192.0.2.11", 24),
-    this.addr(2, "2001:db8::11", 64),
+    kernelAddress(2, "192.0.2.11", 24),
+    kernelAddress(2, "2001:db8::11", 64),
   ];
-  private addr(ifindex: number, address: string, prefix: number): KernelAddress {
-    return {
-      ifindex,
-      family: address.includes(":") ? 6 : 4,
-      address,
-      prefix,
-      scope: 0,
-      validLft: INFINITY_LIFE,
-      preferredLft: INFINITY_LIFE,
-      nodad: false,
-      tentative: false,
-      dadfailed: false,
-    };
-  }
   add(address: string, prefix: number): void {
-    this.addrs.push(this.addr(3, address, prefix));
+    this.addrs.push(kernelAddress(3, address, prefix));
   }
   remove(address: string): void {
     this.addrs.splice(

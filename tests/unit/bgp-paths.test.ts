@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { kernelAddress as addr } from "./fixtures/kernel-address";
 import { PeerSpec } from "../../lib/bgp/config";
 import { GobgpProtoError, PROTO_PACKAGE, loadGobgpService, protoDir } from "../../lib/bgp/proto";
 import {
@@ -11,31 +12,8 @@ import {
   kernelNodeAddresses,
   toApiPath,
 } from "../../lib/bgp/paths";
-import {
-  INFINITY_LIFE,
-  KernelAddress,
-  KernelLink,
-  PURELB_ADDR_PROTO,
-} from "../../lib/netlink/messages";
+import { KernelLink, PURELB_ADDR_PROTO } from "../../lib/netlink/messages";
 
-const addr = (
-  ifindex: number,
-  address: string,
-  prefix: number,
-  over: Partial<KernelAddress> = {},
-): KernelAddress => ({
-  ifindex,
-  family: address.includes(":") ? 6 : 4,
-  address,
-  prefix,
-  scope: 0,
-  validLft: INFINITY_LIFE,
-  preferredLft: INFINITY_LIFE,
-  nodad: false,
-  tentative: false,
-  dadfailed: false,
-  ...over,
-});
 const link = (index: number, name: string, loopback = false): KernelLink => ({
   index,
   name,
