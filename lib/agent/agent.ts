@@ -103,12 +103,15 @@ export class NodeAgent {
   private readonly vanish = new VanishBackoff();
   private readonly hash = cachedHash();
   private readonly now: () => number;
+  /** The time the last election was computed for: a Lease lapsing after it needs a new one. */
+  private electedAt: number;
   lastReport?: ReconcileReport;
   /** The last reconcile that changed something. */
   lastBusyReport?: ReconcileReport;
 
   constructor(private readonly opts: AgentOptions) {
     this.now = opts.now ?? Date.now;
+    this.electedAt = this.now();
     this.applyConfig();
   }
 
@@ -320,6 +323,7 @@ export class NodeAgent {
     if (!this.synced || this.stopped) return;
 
     const now = this.now();
+    this.electedAt = now;
     this.noticeOwnLease(now);
     const ready = this.readyIndex();
     const desired = desiredState({
@@ -580,11 +584,18 @@ export class NodeAgent {
     this.ownLeaseLive = live;
   }
 
+  /**
+   * Arms a timer for the next Lease to lapse after the last election. Counting from the
+   * election, not from now, matters: a renewal that arrives between a Lease's lapse and the
+   * timer meant for it replaces that timer, and the lapse must still bring a new election.
+   */
   private scheduleExpiry(): void {
-    const next = nextExpiry(this.members.values(), this.now());
+    const next = nextExpiry(this.members.values(), this.electedAt);
     clearTimeout(this.expiryTimer);
     if (next === undefined || this.stopped) return;
-    this.expiryTimer = setTimeout(() => this.trigger(), Math.max(0, next - this.now()) + 5);
+    const wait = next - this.now();
+    if (wait <= 0) return this.trigger();
+    this.expiryTimer = setTimeout(() => this.trigger(), wait + 5);
     this.expiryTimer.unref();
   }
 
