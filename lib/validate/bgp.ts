@@ -3,7 +3,7 @@ import { Problem } from "../ipam/problem";
 import { BGPConfiguration, BGPNeighbor, ROUTER_ID_TEMPLATES } from "../k8s/bgp";
 import { bgpConfigurationCrd } from "../k8s/crds/bgp";
 import { UINT32_MAX, schemaOf } from "../k8s/crds/schema";
-import { parseDuration } from "./duration";
+import { nonNegativeDuration } from "./duration";
 import { Verdict } from "./result";
 import { schemaProblems } from "./schema";
 
@@ -155,19 +155,8 @@ function checkNeighbor(
   });
 }
 
-function durationAt(path: string, text: string, problems: Problem[]): number | undefined {
-  const ms = parseDuration(text);
-  if (ms === undefined) {
-    problems.push({
-      path,
-      message: `"${text}" is not a duration; write it like 90s, 1m30s or 1.5s`,
-    });
-  } else if (ms < 0) {
-    problems.push({ path, message: `"${text}" is negative; use 0s or longer` });
-    return undefined;
-  }
-  return ms;
-}
+const durationAt = (path: string, text: string, problems: Problem[]): number | undefined =>
+  nonNegativeDuration(path, text, problems, "90s");
 
 function isCommunity(c: string): boolean {
   if (WELL_KNOWN_COMMUNITIES.has(c)) return true;

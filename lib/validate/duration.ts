@@ -1,3 +1,5 @@
+import { Problem } from "../ipam/problem";
+
 const unitMs: Record<string, number> = {
   ns: 1e-6,
   us: 1e-3,
@@ -34,4 +36,29 @@ export function parseDuration(text: string): number | undefined {
     s = s.slice(m[0].length);
   }
   return sign * total;
+}
+
+/**
+ * A duration at `path` that must be 0 or longer, in milliseconds; a problem (with `example`,
+ * a typical value for the field, in the hint) and undefined otherwise.
+ */
+export function nonNegativeDuration(
+  path: string,
+  text: string,
+  problems: Problem[],
+  example: string,
+): number | undefined {
+  const ms = parseDuration(text);
+  if (ms === undefined) {
+    problems.push({
+      path,
+      message: `"${text}" is not a duration; write it like ${example}, 1m30s or 1.5s`,
+    });
+    return undefined;
+  }
+  if (ms < 0) {
+    problems.push({ path, message: `"${text}" is negative; durations here are 0s or longer` });
+    return undefined;
+  }
+  return ms;
 }

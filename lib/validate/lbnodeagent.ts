@@ -7,7 +7,7 @@ import {
   MIN_LEASE_DURATION_MS,
   lbNodeAgentDefaults as defaults,
 } from "../k8s/lbnodeagent";
-import { parseDuration } from "./duration";
+import { nonNegativeDuration } from "./duration";
 import { Verdict } from "./result";
 import { schemaProblems } from "./schema";
 
@@ -91,21 +91,8 @@ function checkLease(lease: { duration?: string; renew?: string }, problems: Prob
   }
 }
 
-function nonNegative(path: string, text: string, problems: Problem[]): number | undefined {
-  const ms = parseDuration(text);
-  if (ms === undefined) {
-    problems.push({
-      path,
-      message: `"${text}" is not a duration; write it like 300s, 1m30s or 1.5s`,
-    });
-    return undefined;
-  }
-  if (ms < 0) {
-    problems.push({ path, message: `"${text}" is negative; durations here are 0s or longer` });
-    return undefined;
-  }
-  return ms;
-}
+const nonNegative = (path: string, text: string, problems: Problem[]): number | undefined =>
+  nonNegativeDuration(path, text, problems, "300s");
 
 const isInterfaceName = (s: string): boolean =>
   s.length >= 1 && s.length <= 15 && s !== "." && s !== ".." && !/[/:\s]/.test(s);
