@@ -97,25 +97,7 @@ export class BirdRouter {
       mkdirSync(r.dir, { recursive: true });
       run("ip", ["netns", "add", r.ns]);
       run("ip", ["-n", r.ns, "link", "set", "lo", "up"]);
-      const port = `r${opts.host}`;
-      run("ip", [
-        "-n",
-        lab.bridgeNs,
-        "link",
-        "add",
-        port,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "eth0",
-        "netns",
-        r.ns,
-      ]);
-      run("ip", ["-n", lab.bridgeNs, "link", "set", port, "master", "br0", "up"]);
-      run("ip", ["-n", r.ns, "addr", "add", `${r.ipv4}/24`, "dev", "eth0"]);
-      run("ip", ["-n", r.ns, "addr", "add", `${r.ipv6}/64`, "dev", "eth0", "nodad"]);
-      run("ip", ["-n", r.ns, "link", "set", "eth0", "up"]);
+      lab.plug(r.ns, `r${opts.host}`, opts.host);
       r.writeConfig();
       r.child = lab.spawn(
         r.ns,

@@ -101,7 +101,14 @@ export class Lab {
 
   private attach(ns: string, name: string, i: number, host: number): LabNode {
     this.addNs(ns);
-    const port = `p${i}`;
+    return { name, ns, ...this.plug(ns, `p${i}`, host) };
+  }
+
+  /**
+   * Connects namespace `ns` to the bridge: its eth0, the bridge's `port`, with 192.0.2.<host>/24
+   * and 2001:db8::<host>/64.
+   */
+  plug(ns: string, port: string, host: number): { ipv4: string; ipv6: string; mac: string } {
     // Made inside the bridge namespace, the far end moved straight into the node's.
     run("ip", [
       "-n",
@@ -126,7 +133,7 @@ export class Lab {
     const mac = (
       JSON.parse(run("ip", ["-n", ns, "-j", "link", "show", "eth0"])) as { address: string }[]
     )[0].address;
-    return { name, ns, ipv4, ipv6, mac };
+    return { ipv4, ipv6, mac };
   }
 
   node(name: string): LabNode {
