@@ -4,9 +4,7 @@
 // reconciling 1,000 addresses on one node, and the agent's RSS holding them.
 import { execFileSync, type ChildProcess } from "node:child_process";
 import path from "node:path";
-import { Member, electWinner } from "../lib/election/election";
-import { parseSubnets } from "../lib/election/lease";
-import { AgentLab, root } from "../tests/harness/agentlab";
+import { AgentLab, labWinner, root } from "../tests/harness/agentlab";
 import { ensureNamespace, waitFor } from "../tests/harness/kube";
 import { netnsUnavailable } from "../tests/harness/netns";
 import { BenchResult, percentile, progress } from "./result";
@@ -17,14 +15,7 @@ const NODES = ["n1", "n2", "n3"];
 const APP = "bench-agent";
 const LEASE_S = 5;
 
-const winnerOf = (ip: string, nodes = NODES): string => {
-  const members: Member[] = nodes.map(node => ({
-    node,
-    subnets: parseSubnets("192.0.2.0/24,2001:db8::/64"),
-    expires: Infinity,
-  }));
-  return electWinner(ip, members, Date.now())!;
-};
+const winnerOf = (ip: string, nodes = NODES): string => labWinner(ip, nodes);
 
 /** Timestamps (ms) at which addresses appear in a namespace, from `ip monitor address`. */
 class AddressMonitor {

@@ -3,7 +3,7 @@
 import { KubeClient } from "../lib/k8s/client";
 import { startControlPlane } from "../tests/harness/controlplane";
 import {
-  apply,
+  applyServiceGroup,
   clientFor,
   ensureNamespace,
   installCrds,
@@ -106,14 +106,9 @@ export async function run(): Promise<BenchResult[]> {
     await prepareCluster(client);
     await ensureNamespace(client, "purelb-system");
     await ensureNamespace(client, NS);
-    await apply(client, "/apis/purelb.io/v2/namespaces/purelb-system/servicegroups", {
-      apiVersion: "purelb.io/v2",
-      kind: "ServiceGroup",
-      metadata: { name: "default" },
-      spec: {
-        remote: {
-          v6pool: { pool: "2001:db8:1::/112", subnet: "2001:db8:1::/112", aggregation: "/128" },
-        },
+    await applyServiceGroup(client, "purelb-system", "default", {
+      remote: {
+        v6pool: { pool: "2001:db8:1::/112", subnet: "2001:db8:1::/112", aggregation: "/128" },
       },
     });
     watcher = await startWatcher(cp.kubeconfig);

@@ -5,9 +5,11 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { type Server } from "node:net";
 import path from "node:path";
 import { AGENT_NODE_FLAGS } from "../../lib/agent/node-flags";
+import { Member, electWinner } from "../../lib/election/election";
+import { parseSubnets } from "../../lib/election/lease";
 import { KubeClient, MERGE_PATCH } from "../../lib/k8s/client";
 import { ControlPlane, startControlPlane } from "./controlplane";
-import { apply, clientFor, ensureNamespace, installCrds, waitFor } from "./kube";
+import { apply, applyServiceGroup, clientFor, ensureNamespace, installCrds, waitFor } from "./kube";
 import { Lab, stopChild } from "./netns";
 import { TCP_TO_UNIX_JS, unixToTcp } from "./relay";
 
@@ -20,6 +22,16 @@ export interface AgentLabOptions {
   /** What node runs after the agent's flags (default: --import tsx lib/agent/main.ts). */
   agentArgs?: string[];
   env?: Record<string, string>;
+}
+
+/**
+ * The winner of a local address among lab `nodes`, as every agent computes it when all are
+ * live (every lab node is on 192.0.2.0/24 and 2001:db8::/64).
+ */
+export function labWinner(address: string, nodes: string[]): string {
+  const subnets = parseSubnets("192.0.2.0/24,2001:db8::/64");
+  const members: Member[] = nodes.map(node => ({ node, subnets, expires: Infinity }));
+  return electWinner(address, members, Date.now())!;
 }
 
 export class AgentLab {
@@ -149,12 +161,7 @@ export class AgentLab {
   // ---- objects ---------------------------------------------------------------------------
 
   group(name: string, spec: object): Promise<unknown> {
-    return apply(this.client, `/apis/purelb.io/v2/namespaces/${NS}/servicegroups`, {
-      apiVersion: "purelb.io/v2",
-      kind: "ServiceGroup",
-      metadata: { name },
-      spec,
-    });
+    return applyServiceGroup(this.client, NS, name, spec);
   }
 
   agentConfig(spec: object): Promise<unknown> {

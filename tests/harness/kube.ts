@@ -81,6 +81,21 @@ export async function apply(
   }
 }
 
+/** Creates or replaces ServiceGroup `name` in `namespace`. */
+export function applyServiceGroup(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  spec: unknown,
+): Promise<unknown> {
+  return apply(client, `/apis/purelb.io/v2/namespaces/${namespace}/servicegroups`, {
+    apiVersion: "purelb.io/v2",
+    kind: "ServiceGroup",
+    metadata: { name },
+    spec,
+  });
+}
+
 export async function ensureNamespace(client: KubeClient, name: string): Promise<void> {
   try {
     await client.request("POST", "/api/v1/namespaces", { body: { metadata: { name } } });

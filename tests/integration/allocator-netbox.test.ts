@@ -3,6 +3,7 @@ import { RunningAllocator, runAllocator } from "../../lib/allocator/run";
 import { KubeClient } from "../../lib/k8s/client";
 import {
   apply,
+  applyServiceGroup,
   deleteAllServices,
   clientFor,
   createService,
@@ -39,11 +40,8 @@ describe.skipIf(!kubeconfig)("allocator with a Netbox group, through a real apis
       metadata: { name: "netbox" },
       data: { "user-token": Buffer.from(TOKEN).toString("base64") },
     });
-    await apply(client, `/apis/purelb.io/v2/namespaces/${SG_NS}/servicegroups`, {
-      apiVersion: "purelb.io/v2",
-      kind: "ServiceGroup",
-      metadata: { name: "enterprise" },
-      spec: { netbox: { url: nb.url, tenant: "k8s", secretName: "netbox" } },
+    await applyServiceGroup(client, SG_NS, "enterprise", {
+      netbox: { url: nb.url, tenant: "k8s", secretName: "netbox" },
     });
     running = await runAllocator(client, SG_NS);
   });

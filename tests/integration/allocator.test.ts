@@ -6,6 +6,7 @@ import { ServiceGroupSpec } from "../../lib/k8s/servicegroup";
 import {
   ServiceSpecInput,
   apply,
+  applyServiceGroup,
   clientFor,
   createService,
   deleteAllServices,
@@ -27,12 +28,7 @@ describe.skipIf(!kubeconfig)("allocator against a real apiserver", () => {
   let running: RunningAllocator;
 
   const group = (name: string, spec: ServiceGroupSpec) =>
-    apply(client, `/apis/purelb.io/v2/namespaces/${SG_NS}/servicegroups`, {
-      apiVersion: "purelb.io/v2",
-      kind: "ServiceGroup",
-      metadata: { name },
-      spec,
-    });
+    applyServiceGroup(client, SG_NS, name, spec);
   const svc = (name: string, s: ServiceSpecInput = {}) => createService(client, NS, name, s);
   const served = (name: string, count = 1) =>
     waitFor(`${name} to get ${count} address(es)`, async () => {

@@ -10,7 +10,7 @@ import { ServiceModel, toServiceModel } from "../../lib/k8s/service";
 import {
   deleteAllServices,
   ServiceSpecInput,
-  apply,
+  applyServiceGroup,
   clientFor,
   ensureNamespace,
   eventsFor,
@@ -71,12 +71,7 @@ describe.skipIf(!kubeconfig)(
       for (const s of await listServices())
         for (const ip of s.ingress) grandfathered.add(`${s.name}|${ip}`);
       groupShape.set(name, shape);
-      await apply(client, `/apis/purelb.io/v2/namespaces/purelb-system/servicegroups`, {
-        apiVersion: "purelb.io/v2",
-        kind: "ServiceGroup",
-        metadata: { name },
-        spec: GROUPS[name][shape],
-      });
+      await applyServiceGroup(client, "purelb-system", name, GROUPS[name][shape]);
     };
 
     beforeAll(async () => {

@@ -18,6 +18,7 @@ import {
   deleteAllServices,
   ServiceSpecInput,
   apply,
+  applyServiceGroup,
   clientFor,
   createService,
   ensureNamespace,
@@ -25,6 +26,8 @@ import {
   remove,
 } from "../harness/kube";
 import { selfSignedCert } from "../harness/tls";
+import type { InspectReport } from "../../cli/inspect";
+import { EventRecorder, EventType } from "../../lib/k8s/events";
 
 const kubeconfig = inject("kubeconfig");
 const root = path.resolve(import.meta.dirname, "../..");
@@ -73,12 +76,7 @@ describe.skipIf(!kubeconfig)("kubectl purelb against a real apiserver", () => {
   };
 
   const group = async (ns: string, name: string, spec: ServiceGroupSpec) => {
-    await apply(client, `/apis/purelb.io/v2/namespaces/${ns}/servicegroups`, {
-      apiVersion: "purelb.io/v2",
-      kind: "ServiceGroup",
-      metadata: { name },
-      spec,
-    });
+    await applyServiceGroup(client, ns, name, spec);
   };
   const lease = async (
     node: string,
@@ -122,36 +120,20 @@ describe.skipIf(!kubeconfig)("kubectl purelb against a real apiserver", () => {
     "purelb.io/pool-type": poolType,
     ...more,
   });
-  const event = async (
+  // Events as the allocator writes them.
+  const event = (
     ns: string,
     svc: { name: string; uid: string },
-    type: string,
+    type: EventType,
     reason: string,
     message: string,
-  ) => {
-    const now = new Date().toISOString();
-    await client.request("POST", `/api/v1/namespaces/${ns}/events`, {
-      body: {
-        metadata: {
-          name: `${svc.name}.${Date.now().toString(16)}${Math.floor(Math.random() * 1e6)}`,
-        },
-        involvedObject: {
-          apiVersion: "v1",
-          kind: "Service",
-          namespace: ns,
-          name: svc.name,
-          uid: svc.uid,
-        },
-        type,
-        reason,
-        message,
-        count: 1,
-        firstTimestamp: now,
-        lastTimestamp: now,
-        source: { component: "purelb-allocator" },
-      },
-    });
-  };
+  ) =>
+    new EventRecorder(client, "purelb-allocator").record(
+      { apiVersion: "v1", kind: "Service", namespace: ns, name: svc.name, uid: svc.uid },
+      type,
+      reason,
+      message,
+    );
   const winner = (address: string) => electWinner(address, members, Date.now())!;
 
   beforeAll(async () => {
@@ -346,32 +328,8 @@ describe.skipIf(!kubeconfig)("kubectl purelb against a real apiserver", () => {
   });
 
   describe("inspect", () => {
-    interface Report {
-      service: string;
-      group: {
-        name?: string;
-        requested?: string;
-        allocatedFrom?: string;
-        poolType?: string;
-        exists: boolean;
-      };
-      addresses: {
-        address: string;
-        family: string;
-        pool?: string;
-        subnet?: string;
-        kind: string;
-        announcing?: { node: string; interface?: string };
-        candidates?: string[];
-        winner?: string;
-        nodes?: string[];
-      }[];
-      sharing?: { key: string; with: { service: string; addresses: string[]; ports: string[] }[] };
-      events: { reason: string; message: string; type: string }[];
-      diagnosis: string[];
-    }
     const inspect = (target: string) =>
-      json<Report>(["inspect", target, "--purelb-namespace", PLB]);
+      json<InspectReport>(["inspect", target, "--purelb-namespace", PLB]);
 
     it("shows addresses, pool, announcing node and interface per family, the election, Events and an OK diagnosis", () => {
       const { status, data } = inspect(`${APP}/web`);
@@ -427,7 +385,7 @@ describe.skipIf(!kubeconfig)("kubectl purelb against a real apiserver", () => {
       expect(r.stdout).toMatch(/^Diagnosis: +OK: /m);
       // yaml too
       const y = purelb(["inspect", `${APP}/web`, "--purelb-namespace", PLB, "-o", "yaml"]);
-      expect((parse(y.stdout) as Report).service).toBe(`${APP}/web`);
+      expect((parse(y.stdout) as InspectReport).service).toBe(`${APP}/web`);
     });
 
     it("says when the annotated announcer is not the node the election picks", () => {

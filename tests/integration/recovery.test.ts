@@ -7,7 +7,7 @@ import { KubeClient } from "../../lib/k8s/client";
 import { ControlPlane, startControlPlane } from "../harness/controlplane";
 import { FaultProxy, startFaultProxy } from "../harness/fault-proxy";
 import {
-  apply,
+  applyServiceGroup,
   clientFor,
   ensureNamespace,
   getService,
@@ -69,11 +69,8 @@ describe.skipIf(skip)("recovery from a misbehaving control plane", () => {
     await installCrds(direct);
     await ensureNamespace(direct, "purelb-system");
     await ensureNamespace(direct, NS);
-    await apply(direct, "/apis/purelb.io/v2/namespaces/purelb-system/servicegroups", {
-      apiVersion: "purelb.io/v2",
-      kind: "ServiceGroup",
-      metadata: { name: "default" },
-      spec: { remote: { v4pool: { pool: "198.51.100.0/24", subnet: "198.51.100.0/24" } } },
+    await applyServiceGroup(direct, "purelb-system", "default", {
+      remote: { v4pool: { pool: "198.51.100.0/24", subnet: "198.51.100.0/24" } },
     });
     proxy = await startFaultProxy(cp.kubeconfig);
     running = await runAllocator(clientFor(proxy.kubeconfig));

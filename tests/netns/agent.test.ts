@@ -2,9 +2,7 @@
 // bridge, one agent process per node against a real kube-apiserver. Needs root.
 import { spawnSync, type ChildProcess } from "node:child_process";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { electWinner, Member } from "../../lib/election/election";
-import { parseSubnets } from "../../lib/election/lease";
-import { AgentLab, NS as SYSTEM_NS, waitFor } from "../harness/agentlab";
+import { AgentLab, NS as SYSTEM_NS, labWinner, waitFor } from "../harness/agentlab";
 import { ensureNamespace, eventsFor, getService, remove } from "../harness/kube";
 import { netnsUnavailable, run } from "../harness/netns";
 
@@ -16,15 +14,7 @@ const NODES = ["n1", "n2", "n3"];
 const TOUCH_JS = `const s = require("node:net").connect(80, process.argv[1]); const end = () => process.exit(0); s.on("connect", end); s.on("error", end); setTimeout(end, 2000);`;
 const APP = "web-it";
 
-/** What every agent computes, from the node names alone (all nodes live, all on both subnets). */
-function expectedWinner(address: string, nodes = NODES): string {
-  const members: Member[] = nodes.map(node => ({
-    node,
-    subnets: parseSubnets("192.0.2.0/24,2001:db8::/64"),
-    expires: Infinity,
-  }));
-  return electWinner(address, members, Date.now())!;
-}
+const expectedWinner = (address: string, nodes = NODES): string => labWinner(address, nodes);
 
 class Capture {
   private text = "";
