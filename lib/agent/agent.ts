@@ -534,18 +534,20 @@ export class NodeAgent {
       }
       this.heldLocal.delete(address);
       const strikes = this.vanish.vanished(address, now);
+      if (strikes > 1) {
+        Log.debug({ address, interface: t.ifname, times: strikes }, "address removed again");
+        continue;
+      }
       if (strikes === 0) continue;
       const why =
         t.family === 6
           ? "another host on the link already holds it (IPv6 duplicate address detection failed)"
           : "something else on the node removes it (a network manager or DHCP client?)";
-      const message = `node ${this.opts.node} added ${address} to ${t.ifname} and it was removed again: ${why}. Trying again after growing pauses, up to a minute.`;
-      Log.warn({ address, interface: t.ifname, times: strikes }, message);
-      if (strikes === 1) {
-        for (const key of plan.add.find(d => d.address === address)?.services ?? []) {
-          const svc = this.services.get(key);
-          if (svc) this.opts.api.event(svc, "Warning", "AnnouncementFailed", message);
-        }
+      const message = `node ${this.opts.node} added ${address} to ${t.ifname} and it was removed again: ${why}. Trying again every 2 s until it stays.`;
+      Log.warn({ address, interface: t.ifname }, message);
+      for (const key of plan.add.find(d => d.address === address)?.services ?? []) {
+        const svc = this.services.get(key);
+        if (svc) this.opts.api.event(svc, "Warning", "AnnouncementFailed", message);
       }
     }
     const deferred = new Set<string>();

@@ -3,15 +3,17 @@
  * deletes an IPv6 address whose duplicate address detection fails, that is when another host
  * already answers for it (such as a node whose agent was killed and whose copy has not
  * expired yet); adding it again at once would repeat that several times a second. Each such
- * disappearance doubles the wait before the next add, up to `maxMs`. An address that stays
- * `stableMs`, or vanishes long after it was added (expired, removed by hand), starts over.
+ * disappearance doubles the wait before the next add, up to `maxMs`. The cap is short on
+ * purpose: once the other copy is gone (a killed node's expires), the address is served by
+ * nobody until the next try. An address that stays `stableMs`, or vanishes long after it was
+ * added (expired, removed by hand), starts over.
  */
 export class VanishBackoff {
   private readonly entries = new Map<string, { addedAt: number; strikes: number; until: number }>();
 
   constructor(
     private readonly baseMs = 1_000,
-    private readonly maxMs = 60_000,
+    private readonly maxMs = 2_000,
     private readonly stableMs = 30_000,
   ) {}
 

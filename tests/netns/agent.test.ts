@@ -341,7 +341,7 @@ describe.skipIf(!!unavailable)("node agent on real interfaces", () => {
       await L.service(APP, "dad", { group: "local", poolType: "local", ips: [ip] });
       await new Promise(r => setTimeout(r, 6_000));
       // The kernel removes the copy whose DAD fails within a second; re-adding at once made
-      // about 20 attempts in these 6 s. Pauses of 1, 2, 4 s leave 3 (4 with a slow start).
+      // about 20 attempts in these 6 s. Pauses of 1, 2, 2 s leave 3 (4 with a quick failure).
       expect(adds).toBeGreaterThanOrEqual(2);
       expect(adds).toBeLessThanOrEqual(4);
       const warnings = (await eventsFor(L.client, APP, "dad")).filter(

@@ -16,8 +16,9 @@
 //  - a node whose agent was SIGKILLed keeps what its kernel had (nobody is left to remove it),
 //    gains nothing, and loses it when the address lifetime runs out. Such a stale IPv6 copy
 //    also defends the address in DAD, so the new winner's copy of a DAD-enabled IPv6 address
-//    may fail DAD (the kernel deletes it; the agent adds it again) until the stale one is gone:
-//    those addresses are judged only once no stopped node has held them for DAD_GRACE_MS.
+//    may fail DAD (the kernel deletes it; the agent adds it again after a short pause) until the
+//    stale one is gone: those addresses are judged only once no stopped node has held them for
+//    DAD_GRACE_MS.
 // At the end, with every agent back, each address is on its winner and nowhere else.
 //
 // Namespaces and processes go in afterAll, and through the exit hooks of the Lab (namespaces,
@@ -49,8 +50,11 @@ const RENEW_MS = 1_000;
 const SETTLE_MS = LEASE_S * 1000 + RENEW_MS;
 /** The shortest lifetime the agent accepts: how long a SIGKILLed agent's addresses linger. */
 const VALID_S = 10;
-/** A DAD attempt takes about a second; the winner retries as soon as the kernel drops a failed one. */
-const DAD_GRACE_MS = 3_000;
+/**
+ * After the stale copy goes: the winner's next try comes within the agent's back-off cap
+ * (2 s; it pauses between tries while DAD keeps failing), and DAD takes up to 2 s more.
+ */
+const DAD_GRACE_MS = 5_000;
 /** Kills go on for this long, and until there were MIN_KILLS. */
 const CHAOS_MS = 35_000;
 const MIN_KILLS = 8;
