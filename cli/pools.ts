@@ -24,12 +24,12 @@ export interface RangeUsage {
 export interface GroupUsage {
   name: string;
   namespace: string;
-  type: "local" | "remote" | "netbox" | "invalid";
+  type: "local" | "remote" | "external" | "netbox" | "invalid";
   /** Why the group is unusable, when type is "invalid". */
   problem?: string;
   netbox?: { url?: string; tenant?: string };
   ranges: RangeUsage[];
-  /** Addresses allocated from the group (Netbox groups: all of them; others: those in no range). */
+  /** Addresses allocated from the group (Netbox and external groups: all of them; others: those in no range). */
   elsewhere: { inUse: bigint; services: string[] };
 }
 

@@ -219,6 +219,8 @@ function fromCrd(schema: Schema): JsonSchema {
   if (schema.minimum !== undefined) out.minimum = schema.minimum;
   if (schema.maximum !== undefined) out.maximum = schema.maximum;
   if (schema.pattern) out.pattern = schema.pattern;
+  for (const k of ["minLength", "maxLength", "maxItems"] as const)
+    if (schema[k] !== undefined) out[k] = schema[k];
   if (schema.required) out.required = schema.required;
   if (schema.items) out.items = fromCrd(schema.items);
   if (schema.properties) {

@@ -15,6 +15,8 @@ import { parseServiceAnnotations } from "../k8s/service-annotations";
 import { ServiceGroupSpec, ServiceGroupStatus } from "../k8s/servicegroup";
 import { NetboxIpam } from "../netbox/ipam";
 import { AllocatorApi } from "./api";
+import { externalUnsupported } from "./external";
+import { upstreamStatus } from "./group-status";
 import { NetboxAllocations } from "./netbox";
 import { allocationFailures, allocations, poolInUse, poolSize } from "./metrics";
 import {
@@ -242,6 +244,7 @@ export class Allocator {
       );
     }
     const group = parsed.group;
+    if (group.type === "external") return this.failed(svc, externalUnsupported(group));
     const requested = new Map<Family, Address>(request.requested);
     const legacy = svc.loadBalancerIP ? parseAddress(svc.loadBalancerIP) : undefined;
     if (legacy && !requested.has(legacy.family)) requested.set(legacy.family, legacy);
@@ -517,7 +520,26 @@ export class Allocator {
       poolSize.set(labels, Number(size));
       poolInUse.set(labels, Number(inUse));
     }
+    Object.assign(status, upstreamStatus(group, this.heldByFamily(group)));
     return status;
+  }
+
+  /** Addresses of the group held by Services, per family: counted in its ranges, or (Netbox, external) by holder. */
+  private heldByFamily(group: GroupModel): Record<Family, bigint> {
+    const held: Record<Family, bigint> = { 4: 0n, 6: 0n };
+    if (group.ranges.length) {
+      for (const r of group.ranges) held[r.family] += this.book.countIn(r.range);
+      return held;
+    }
+    const key = groupKey(group.namespace, group.name);
+    for (const [svc, h] of this.holdings) {
+      if (h.group !== key) continue;
+      for (const text of this.book.addressesOf(svc)) {
+        const a = parseAddress(text);
+        if (a) held[a.family] += 1n;
+      }
+    }
+    return held;
   }
 }
 

@@ -1,10 +1,17 @@
 import { Family, familyBits } from "../ip/address";
 import { Cidr, formatCidr, parseCidr } from "../ip/cidr";
 import { Range, formatRange, parseRange, rangeWithin, rangesOverlap } from "../ip/range";
-import { AddressPoolSpec, NetboxSpec, PoolSetSpec, ServiceGroupSpec } from "../k8s/servicegroup";
+import {
+  AddressPoolSpec,
+  ExternalSpec,
+  NetboxSpec,
+  PoolSetSpec,
+  ServiceGroupSpec,
+} from "../k8s/servicegroup";
+import { DEFAULT_IPAM_SOCKET } from "../k8s/crds/servicegroup";
 import { Problem } from "./problem";
 
-export type PoolType = "local" | "remote" | "netbox";
+export type PoolType = "local" | "remote" | "external" | "netbox";
 
 /** One pool of a group, parsed: the unit that multiPool and balancePools choose between. */
 export interface PoolRange {
@@ -15,6 +22,8 @@ export interface PoolRange {
   subnet: Cidr;
   /** Prefix length the address gets on an interface ("default" = the subnet's). */
   prefix: number;
+  /** The pool as written in the spec, for status.addresses. */
+  text: string;
 }
 
 export interface GroupModel {
@@ -26,6 +35,20 @@ export interface GroupModel {
   skipIPv6DAD: boolean;
   ranges: PoolRange[];
   netbox?: NetboxSpec;
+  external?: ExternalSpec;
+  /** spec.namespaces; empty = every namespace. */
+  namespaces: string[];
+  enforceNamespaces: boolean;
+  namespaceDefault: boolean;
+}
+
+/** How a group's addresses are announced: netbox and external groups say so in their spec. */
+export function announceOf(
+  g: Pick<GroupModel, "type" | "netbox" | "external">,
+): "local" | "remote" {
+  if (g.type === "netbox") return g.netbox?.poolType ?? "remote";
+  if (g.type === "external") return g.external?.announce ?? "remote";
+  return g.type;
 }
 
 export const groupKey = (namespace: string, name: string): string => `${namespace}/${name}`;
@@ -65,18 +88,19 @@ function parseWellFormed(
   spec: ServiceGroupSpec | undefined,
 ): GroupParse {
   const problems: Problem[] = [];
-  const kinds = (["local", "remote", "netbox"] as const).filter(
+  const kinds = (["local", "remote", "external", "netbox"] as const).filter(
     k => spec?.[k] !== undefined && spec?.[k] !== null,
   );
   if (kinds.length !== 1) {
     const found = kinds.length === 0 ? "none is set" : `found ${kinds.join(" and ")}`;
     problems.push({
       path: "spec",
-      message: `a ServiceGroup needs exactly one of local, remote or netbox (${found}); split it into one ServiceGroup per type`,
+      message: `a ServiceGroup needs exactly one of local, remote, external or netbox (${found}); split it into one ServiceGroup per type`,
     });
     return { problems };
   }
   const type = kinds[0];
+  const namespaces = checkNamespaces(spec!, problems);
   const base = {
     namespace,
     name,
@@ -85,10 +109,17 @@ function parseWellFormed(
     multiPool: false,
     balancePools: false,
     skipIPv6DAD: false,
+    namespaces,
+    enforceNamespaces: spec!.enforceNamespaces === true,
+    namespaceDefault: spec!.namespaceDefault === true,
   };
   if (type === "netbox") {
     checkNetbox(spec!.netbox!, problems);
     return problems.length ? { problems } : { group: { ...base, netbox: spec!.netbox }, problems };
+  }
+  if (type === "external") {
+    const external = checkExternal(spec!.external!, problems);
+    return problems.length ? { problems } : { group: { ...base, external }, problems };
   }
   const set = spec![type] as PoolSetSpec;
   const path = `spec.${type}`;
@@ -228,7 +259,7 @@ function parsePool(
   }
   const prefix = subnet ? parseAggregation(path, spec.aggregation, subnet, problems) : undefined;
   if (problems.length > before || !range || !subnet || prefix === undefined) return undefined;
-  return { path, family, range, subnet, prefix };
+  return { path, family, range, subnet, prefix, text: spec.pool!.trim() };
 }
 
 function parseAggregation(
@@ -270,6 +301,49 @@ function checkOverlaps(ranges: PoolRange[], problems: Problem[]): void {
       }
     }
   }
+}
+
+/**
+ * spec.namespaces, sorted and without repeats. The Go PureLB's CRD refuses enforceNamespaces and
+ * namespaceDefault without a list (with CEL rules); this is the same check, in our words.
+ */
+function checkNamespaces(spec: ServiceGroupSpec, problems: Problem[]): string[] {
+  const list = spec.namespaces ?? [];
+  for (const field of ["enforceNamespaces", "namespaceDefault"] as const) {
+    if (spec[field] === true && list.length === 0) {
+      problems.push({
+        path: `spec.${field}`,
+        message:
+          field === "enforceNamespaces"
+            ? "needs a non-empty spec.namespaces, or it would enforce nothing; list the namespaces this group serves"
+            : "needs a non-empty spec.namespaces, or it would be the default of no namespace; list the namespaces it is the default for",
+      });
+    }
+  }
+  return [...new Set(list)].sort();
+}
+
+function checkExternal(ext: ExternalSpec, problems: Problem[]): ExternalSpec {
+  if (typeof ext.provider !== "string" || ext.provider.trim() === "") {
+    problems.push({
+      path: "spec.external.provider",
+      message: "is required: a name for the IPAM system, shown in status.ipam (e.g. infoblox)",
+    });
+  }
+  const socket = ext.socket ?? DEFAULT_IPAM_SOCKET;
+  if (!socket.startsWith("/")) {
+    problems.push({
+      path: "spec.external.socket",
+      message: `"${socket}" is not an absolute path; give the sidecar's socket inside the allocator Pod, e.g. ${DEFAULT_IPAM_SOCKET}`,
+    });
+  }
+  if (ext.announce !== "local" && ext.announce !== "remote") {
+    problems.push({
+      path: "spec.external.announce",
+      message: `${ext.announce === undefined ? "is required" : `"${ext.announce}" is not local or remote`}: local announces on one node's interface (ARP/NDP), remote on kube-lb0 (BGP)`,
+    });
+  }
+  return { ...ext, socket };
 }
 
 function checkNetbox(nb: NetboxSpec, problems: Problem[]): void {

@@ -29,6 +29,11 @@ function walk(s: Schema, v: unknown, path: string, out: Problem[]): void {
     case "object":
       return walkObject(s, v as Record<string, unknown>, path, out);
     case "array":
+      if (s.maxItems !== undefined && (v as unknown[]).length > s.maxItems)
+        out.push({
+          path,
+          message: `has ${(v as unknown[]).length} items; at most ${s.maxItems} are allowed`,
+        });
       (v as unknown[]).forEach((item, i) => s.items && walk(s.items, item, `${path}[${i}]`, out));
       return;
     case "string":
@@ -66,6 +71,15 @@ function walkObject(s: Schema, o: Record<string, unknown>, path: string, out: Pr
 function checkString(s: Schema, v: string, path: string, out: Problem[]): void {
   if (s.enum && !s.enum.includes(v)) {
     out.push({ path, message: `"${v}" is not one of ${s.enum.join(", ")}` });
+  }
+  if (s.minLength !== undefined && v.length < s.minLength) {
+    out.push({
+      path,
+      message: `must be at least ${s.minLength} character${s.minLength === 1 ? "" : "s"} long: ${s.description ?? ""}`,
+    });
+  }
+  if (s.maxLength !== undefined && v.length > s.maxLength) {
+    out.push({ path, message: `"${v}" is longer than ${s.maxLength} characters` });
   }
   if (s.pattern && !new RegExp(s.pattern).test(v)) {
     out.push({ path, message: `"${v}" does not match ${s.pattern}: ${s.description ?? ""}` });

@@ -56,7 +56,9 @@ export function etpResetReason(
   const shared = sharedLocal(svc);
   if (shared || svc.externalTrafficPolicy !== "Local" || !group) return shared;
   const local =
-    group.local !== undefined || (group.netbox !== undefined && group.netbox.poolType === "local");
+    group.local !== undefined ||
+    (group.netbox !== undefined && group.netbox.poolType === "local") ||
+    group.external?.announce === "local";
   if (!local) return undefined;
   return `spec.externalTrafficPolicy: Local was changed to Cluster because ServiceGroup ${groupRef} has local addresses, which one node announces: with Local, traffic reaching that node is dropped when none of the Service's endpoints runs there. To keep the client source address, use a remote ServiceGroup (${Annotation.serviceGroup}).`;
 }

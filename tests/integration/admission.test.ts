@@ -334,10 +334,10 @@ spec:
     const get = kubectl(["get", "sg", "-n", DEFAULT_NAMESPACE]);
     expect(get.stdout.split("\n")[0].split(/\s{2,}/)).toEqual([
       "NAME",
-      "TYPE",
-      "POOLS",
-      "V4 IN USE",
-      "V6 IN USE",
+      "ANNOUNCE",
+      "IPAM",
+      "ALLOCATED-V4",
+      "ALLOCATED-V6",
       "AGE",
     ]);
   });

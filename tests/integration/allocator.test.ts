@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { RunningAllocator, runAllocator } from "../../lib/allocator/run";
 import { KubeClient } from "../../lib/k8s/client";
 
-import { ServiceGroupSpec } from "../../lib/k8s/servicegroup";
+import { ServiceGroupSpec, ServiceGroupStatus } from "../../lib/k8s/servicegroup";
 import {
   ServiceSpecInput,
   apply,
@@ -202,12 +202,21 @@ describe.skipIf(!kubeconfig)("allocator against a real apiserver", () => {
   it("writes the group's size and use to its status", async () => {
     const status = await waitFor("default group status", async () => {
       const sg = await client.request<{
-        status?: { v4?: { size: string; inUse: number }; v6?: { size: string } };
+        status?: ServiceGroupStatus;
       }>("GET", `/apis/purelb.io/v2/namespaces/${SG_NS}/servicegroups/default`);
       return sg.status?.v4 && sg.status.v4.inUse >= 5 ? sg.status : undefined;
     });
     expect(status.v4?.size).toBe("11");
     expect(status.v6?.size).toBe("16");
+    // the Go PureLB's fields beside ours, from the same count
+    expect(status).toMatchObject({
+      announce: "Local",
+      ipam: "Cluster",
+      allocatedIPv4: status.v4!.inUse,
+      availableIPv4: 11 - status.v4!.inUse,
+      boundNamespaces: [],
+    });
+    expect(status.addresses?.length).toBeGreaterThan(0);
   });
 
   it("re-evaluates on request: adds the multiPool range of a node that appeared, keeps the rest, drops the annotation", async () => {

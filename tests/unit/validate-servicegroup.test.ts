@@ -26,14 +26,14 @@ const denial = (g: ServiceGroup, others: ServiceGroup[] = []) =>
   formatProblems(validateServiceGroup(g, others).problems);
 
 describe("ServiceGroup validation, one story per rule", () => {
-  it("a group has exactly one of local, remote and netbox", () => {
+  it("a group has exactly one of local, remote, external and netbox", () => {
     step("both local and remote are refused, naming both", () => {
       expect(
         denial(
           sg("g", { local: { v4pool: v4("192.0.2.1") }, remote: { v4pool: v4("192.0.2.2") } }),
         ),
       ).toBe(
-        "spec: a ServiceGroup needs exactly one of local, remote or netbox (found local and remote); split it into one ServiceGroup per type",
+        "spec: a ServiceGroup needs exactly one of local, remote, external or netbox (found local and remote); split it into one ServiceGroup per type",
       );
     });
     step("an empty spec says none is set", () => {

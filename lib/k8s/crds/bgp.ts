@@ -7,10 +7,10 @@ import {
   duration,
   gvkOf,
   int,
+  labelSelector,
   obj,
   oneOf,
   str,
-  stringMap,
 } from "./schema";
 
 const asn = (what: string) =>
@@ -22,29 +22,8 @@ const asn = (what: string) =>
 
 const families = ["ipv4-unicast", "ipv6-unicast"];
 
-const nodeSelector = obj(
+const nodeSelector = labelSelector(
   "Nodes that peer with this neighbor (a standard label selector); every node when unset.",
-  {
-    matchLabels: stringMap("Labels a node must have, all of them, with these values."),
-    matchExpressions: arr(
-      "Label requirements a node must meet, all of them.",
-      obj(
-        "One label requirement.",
-        {
-          key: str("The label key."),
-          operator: oneOf(
-            ["In", "NotIn", "Exists", "DoesNotExist"],
-            "How the node's label relates to values.",
-          ),
-          values: arr(
-            "Label values; required for In and NotIn, empty for Exists and DoesNotExist.",
-            str("A label value."),
-          ),
-        },
-        { required: ["key", "operator"] },
-      ),
-    ),
-  },
 );
 
 const neighbor = obj(

@@ -13,6 +13,9 @@ export interface Schema {
   enum?: string[];
   minimum?: number;
   maximum?: number;
+  minLength?: number;
+  maxLength?: number;
+  maxItems?: number;
   format?: "int64" | "int32" | "date-time";
   pattern?: string;
   default?: unknown;
@@ -53,6 +56,30 @@ export const stringMap = (description: string): Schema => ({
   description,
   additionalProperties: { type: "string", description: "A value." },
 });
+
+/** A standard Kubernetes label selector (metav1.LabelSelector). */
+export const labelSelector = (description: string): Schema =>
+  obj(description, {
+    matchLabels: stringMap("Labels a node must have, all of them, with these values."),
+    matchExpressions: arr(
+      "Label requirements a node must meet, all of them.",
+      obj(
+        "One label requirement.",
+        {
+          key: str("The label key."),
+          operator: oneOf(
+            ["In", "NotIn", "Exists", "DoesNotExist"],
+            "How the node's label relates to values.",
+          ),
+          values: arr(
+            "Label values; required for In and NotIn, empty for Exists and DoesNotExist.",
+            str("A label value."),
+          ),
+        },
+        { required: ["key", "operator"] },
+      ),
+    ),
+  });
 
 /** A Go-style duration string; the webhook checks that it parses. */
 export const duration = (description: string, extra: Extra = {}): Schema =>
