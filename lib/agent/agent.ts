@@ -6,9 +6,11 @@ import { Annotation } from "../k8s/annotations";
 import { LBNodeAgentSpec } from "../k8s/lbnodeagent";
 import { ServiceModel, serviceKey } from "../k8s/service";
 import { ServiceGroupSpec } from "../k8s/servicegroup";
-import { AddressSpec, KernelAddress, KernelLink } from "../netlink/messages";
+import { AddressSpec, INFINITY_LIFE, KernelAddress, KernelLink } from "../netlink/messages";
 import type { AnnounceTarget, GarpSettings } from "../announce/announcer";
 import { Member, cachedHash, nextExpiry } from "../election/election";
+import { Membership, PeerView, membership } from "../election/membership";
+import { MembershipReport } from "./membership-report";
 import { AgentConfig, parseAgentConfig } from "./config";
 import {
   DesiredAddress,
@@ -42,6 +44,8 @@ export interface Announce {
 export interface AgentApi {
   annotate(svc: ServiceModel, annotations: Record<string, string>): Promise<void>;
   event(svc: ServiceModel, type: "Normal" | "Warning", reason: string, message: string): void;
+  /** An Event on this node (membership transitions). */
+  nodeEvent?(type: "Normal" | "Warning", reason: string, message: string): void;
 }
 
 export interface AgentOptions {
@@ -50,8 +54,13 @@ export interface AgentOptions {
   announcer: Announce;
   api: AgentApi;
   now?: () => number;
-  /** Called with the subnets of the interfaces that may take local addresses, when they change. */
-  onSubnets?: (subnets: Cidr[]) => void;
+  /**
+   * Called with the subnets of the interfaces that may take local addresses, and the node's
+   * own addresses on them (for heartbeats), when they change.
+   */
+  onSubnets?: (subnets: Cidr[], addresses: string[]) => void;
+  /** Heartbeats heard from the other nodes (lib/heartbeat); undefined: Leases alone decide. */
+  peers?: () => PeerView | undefined;
   onConfig?: (config: AgentConfig) => void;
 }
 
@@ -93,8 +102,9 @@ export class NodeAgent {
   private backoffTimer?: NodeJS.Timeout;
   private extCreateFailed = "";
   private lastSubnets = "";
-  /** Whether this node's own Lease was live at the last reconcile (undefined before it is seen). */
-  private ownLeaseLive?: boolean;
+  /** Who takes part in elections, as of the last reconcile. */
+  membership?: Membership;
+  private readonly report: MembershipReport;
   private readonly lastWinner = new Map<string, string | undefined>();
   private readonly written = new Map<string, string>();
   private readonly failed = new Map<string, string>();
@@ -112,6 +122,9 @@ export class NodeAgent {
   constructor(private readonly opts: AgentOptions) {
     this.now = opts.now ?? Date.now;
     this.electedAt = this.now();
+    this.report = new MembershipReport(opts.node, (type, reason, message) =>
+      opts.api.nodeEvent?.(type, reason, message),
+    );
     this.applyConfig();
   }
 
@@ -149,6 +162,7 @@ export class NodeAgent {
       !before ||
       before.node !== m.node ||
       subnetsText(before.subnets) !== subnetsText(m.subnets) ||
+      before.hears?.join() !== m.hears?.join() ||
       before.expires <= this.now()
     )
       this.trigger();
@@ -315,23 +329,30 @@ export class NodeAgent {
     const oursSet = new Set(ours);
     const subnets = interfaceSubnets(held, h => oursSet.has(h));
     const mySubnets = localCapable(ifaces, this.config).flatMap(i => subnets.get(i.index) ?? []);
-    const subnetText = subnetsText(mySubnets);
+    const myAddresses = nodeAddresses(held, localCapable(ifaces, this.config), oursSet);
+    const subnetText = `${subnetsText(mySubnets)} ${myAddresses.join()}`;
     if (subnetText !== this.lastSubnets) {
       this.lastSubnets = subnetText;
-      this.opts.onSubnets?.(mySubnets);
+      this.opts.onSubnets?.(mySubnets, myAddresses);
     }
     if (!this.synced || this.stopped) return;
 
     const now = this.now();
     this.electedAt = now;
-    this.noticeOwnLease(now);
+    const view = (this.membership = membership({
+      self: this.opts.node,
+      members: this.members.values(),
+      now,
+      peers: this.opts.peers?.(),
+    }));
+    this.report.observe(view, now);
     const ready = this.readyIndex();
     const desired = desiredState({
       node: this.opts.node,
       now,
       services: this.services.values(),
       groups: this.groups,
-      members: this.members.values(),
+      members: view.members,
       readyNodes: key => ready.get(key) ?? EMPTY,
       interfaces: ifaces,
       subnets,
@@ -567,32 +588,16 @@ export class NodeAgent {
     return deferred;
   }
 
-  /** Says so when this node's own Lease lapses (renewals fail) and when it is live again. */
-  private noticeOwnLease(now: number): void {
-    const own = [...this.members.values()].find(m => m.node === this.opts.node);
-    if (!own) return;
-    const live = own.expires > now;
-    if (live === this.ownLeaseLive) return;
-    if (!live)
-      Log.warn(
-        { node: this.opts.node },
-        "this node's Lease has lapsed (renewals fail: is the API server reachable?); its local addresses go to other nodes until it is renewed",
-      );
-    else if (this.ownLeaseLive === false)
-      Log.info(
-        { node: this.opts.node },
-        "this node's Lease is renewed; it takes part in elections again",
-      );
-    this.ownLeaseLive = live;
-  }
-
   /**
    * Arms a timer for the next Lease to lapse after the last election. Counting from the
    * election, not from now, matters: a renewal that arrives between a Lease's lapse and the
    * timer meant for it replaces that timer, and the lapse must still bring a new election.
    */
   private scheduleExpiry(): void {
-    const next = nextExpiry(this.members.values(), this.electedAt);
+    const lapse = nextExpiry(this.members.values(), this.electedAt);
+    // Heartbeats going silent change the membership by the clock alone, as Leases do.
+    const heard = this.membership?.nextChange;
+    const next = lapse === undefined || (heard !== undefined && heard < lapse) ? heard : lapse;
     clearTimeout(this.expiryTimer);
     if (next === undefined || this.stopped) return;
     const wait = next - this.now();
@@ -670,5 +675,24 @@ const subnetsText = (c: Cidr[]): string =>
     .map(x => `${x.family}:${x.network}/${x.prefix}`)
     .sort()
     .join(",");
+
+/**
+ * The node's own addresses on the interfaces that may take local addresses, for heartbeats:
+ * global, not PureLB's, permanent ones first, at most two per family.
+ */
+function nodeAddresses(
+  held: HeldAddress[],
+  capable: NodeInterface[],
+  ours: ReadonlySet<HeldAddress>,
+): string[] {
+  const on = new Set(capable.map(i => i.index));
+  const picked = held
+    .filter(h => on.has(h.ifindex) && h.scope === 0 && !h.dadfailed && !ours.has(h))
+    .filter(h => !/^fe[89ab]/i.test(h.address))
+    .sort((a, b) => Number(b.validLft === INFINITY_LIFE) - Number(a.validLft === INFINITY_LIFE));
+  const v4 = picked.filter(h => !h.address.includes(":")).slice(0, 2);
+  const v6 = picked.filter(h => h.address.includes(":")).slice(0, 2);
+  return [...v4, ...v6].map(h => h.address);
+}
 
 const errText = (err: unknown): string => (err instanceof Error ? err.message : String(err));

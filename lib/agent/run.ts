@@ -1,7 +1,9 @@
 import { Log } from "../log";
 import { Announcer } from "../announce/announcer";
 import { LeaseKeeper, leaseToMember } from "../election/lease";
-import { DEFAULT_NAMESPACE, NODE_LEASE_PREFIX } from "../k8s/annotations";
+import { Annotation, DEFAULT_NAMESPACE, NODE_LEASE_PREFIX } from "../k8s/annotations";
+import { Heartbeats } from "../heartbeat/heartbeat";
+import { HeartbeatSettings, heartbeatSettings } from "../heartbeat/settings";
 import { KubeClient, MERGE_PATCH } from "../k8s/client";
 import { EventRecorder } from "../k8s/events";
 import { Informer } from "../k8s/informer";
@@ -29,6 +31,8 @@ export interface AgentRunOptions {
   node: string;
   namespace?: string;
   kernel?: Kernel & { listen?(): void; close?(): void };
+  /** Heartbeat key and port; default from the environment (heartbeat/settings.ts). */
+  heartbeat?: HeartbeatSettings;
 }
 
 /** Ready endpoints of an EndpointSlice, by node: all the agent keeps of it. */
@@ -57,7 +61,7 @@ class KubeAgentApi implements AgentApi {
 
   constructor(
     private readonly client: KubeClient,
-    node: string,
+    private readonly node: string,
   ) {
     this.recorder = new EventRecorder(client, `purelb-lbnodeagent/${node}`);
   }
@@ -84,6 +88,12 @@ class KubeAgentApi implements AgentApi {
         },
       );
     });
+  }
+
+  nodeEvent(type: "Normal" | "Warning", reason: string, message: string): void {
+    // kubelet's convention: a Node's uid in Events is its name, so `kubectl describe node` shows them.
+    const ref = { apiVersion: "v1", kind: "Node", namespace: "", name: this.node, uid: this.node };
+    void this.limited(() => this.recorder.record(ref, type, reason, message));
   }
 
   event(svc: ServiceModel, type: "Normal" | "Warning", reason: string, message: string): void {
@@ -126,13 +136,35 @@ export async function runAgent(opts: AgentRunOptions): Promise<RunningAgent> {
   const keeper = new LeaseKeeper(opts.leaseClient ?? client, namespace, node, initial.lease);
   let keeperStarted = false;
   let pendingSubnets: Parameters<LeaseKeeper["setSubnets"]>[0] | undefined;
+  const hbSettings = opts.heartbeat ?? heartbeatSettings();
+  const hb = hbSettings
+    ? new Heartbeats({
+        node,
+        ...hbSettings,
+        timeoutMs: initial.lease.durationSeconds * 1000,
+        onChange: () => ref.agent?.trigger(),
+        apiLive: () => ref.agent?.membership?.apiLive ?? false,
+      })
+    : undefined;
+  // Only a node that listens says it heartbeats (its Lease's addresses) and counts heartbeats.
+  const listening = (await hb?.listen()) ?? false;
+  if (hb && !listening) Log.error({ node }, "heartbeats off: no socket could listen");
+  if (listening) keeper.annotate(() => ({ [Annotation.hears]: hb!.hearing().join(",") }));
   const a = (ref.agent = new NodeAgent({
     node,
     kernel,
     announcer,
     api: new KubeAgentApi(client, node),
-    onSubnets: s => (keeperStarted ? keeper.setSubnets(s) : (pendingSubnets = s)),
-    onConfig: c => keeper.setTiming(c.lease),
+    onSubnets: (s, addresses) => {
+      if (listening) keeper.setAnnotation(Annotation.heartbeatAddresses, addresses.join(","));
+      if (keeperStarted) keeper.setSubnets(s);
+      else pendingSubnets = s;
+    },
+    onConfig: c => {
+      keeper.setTiming(c.lease);
+      hb?.setTimeout(c.lease.durationSeconds * 1000);
+    },
+    peers: () => (listening ? hb!.view() : undefined),
   }));
   const ns = (path: string) => `/apis/${path.replace("{ns}", namespace)}`;
   // BGP (gobgpd sidecar) runs beside the address work and never holds it up; loaded only when on.
@@ -171,9 +203,16 @@ export async function runAgent(opts: AgentRunOptions): Promise<RunningAgent> {
     raw => leaseToMember(raw),
     {
       upsert: (key, m) => {
-        if (key.split("/")[1].startsWith(NODE_LEASE_PREFIX)) a.upsertMember(key, m);
+        if (!key.split("/")[1].startsWith(NODE_LEASE_PREFIX)) return;
+        a.upsertMember(key, m);
+        if (m) hb?.setPeer(m.node, m.addresses ?? []);
       },
-      remove: key => a.removeMember(key),
+      remove: key => {
+        a.removeMember(key);
+        const name = key.split("/")[1];
+        if (name.startsWith(NODE_LEASE_PREFIX))
+          hb?.setPeer(name.slice(NODE_LEASE_PREFIX.length), []);
+      },
     },
     "leases",
   );
@@ -212,6 +251,8 @@ export async function runAgent(opts: AgentRunOptions): Promise<RunningAgent> {
   keeperStarted = true;
   if (pendingSubnets) keeper.setSubnets(pendingSubnets);
   await leases.start();
+  // Heartbeats go out once the peers are known; their start-up grace counts from here.
+  if (listening) hb!.start();
   await services.start();
   await slices.start();
   kernel.listen?.();
@@ -236,6 +277,7 @@ export async function runAgent(opts: AgentRunOptions): Promise<RunningAgent> {
         informers.forEach(i => i.stop());
         await (await bgp)?.stop(); // routes go before the addresses do
         await a.withdrawAll();
+        await hb?.stop(); // tells the peers to take over now, even when the API is down
         await keeper.stop();
         kernel.close?.();
         announcer.close();

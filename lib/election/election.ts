@@ -8,6 +8,10 @@ export interface Member {
   subnets: Cidr[];
   /** Epoch ms after which the node counts as gone unless its Lease is renewed. */
   expires: number;
+  /** The node's addresses for heartbeats (lib/heartbeat); none: it sends none. */
+  addresses?: string[];
+  /** The nodes it heard at its last Lease renewal (membership.ts tells silence from a cut). */
+  hears?: string[];
 }
 
 /** sha256(node + "#" + address), hex: the node with the lowest value announces the address. */

@@ -22,13 +22,24 @@ export function leaseToMember(raw: unknown, now = Date.now()): Member | undefine
   const node = o.spec?.holderIdentity;
   if (!node || !o.metadata?.name?.startsWith(NODE_LEASE_PREFIX)) return undefined;
   const renewed = Date.parse(o.spec?.renewTime ?? o.spec?.acquireTime ?? "");
+  const ann = o.metadata?.annotations ?? {};
+  const addresses = parseList(ann[Annotation.heartbeatAddresses]);
+  const hears = ann[Annotation.hears];
   return {
     node,
-    subnets: parseSubnets(o.metadata?.annotations?.[Annotation.subnets] ?? ""),
+    subnets: parseSubnets(ann[Annotation.subnets] ?? ""),
     expires:
       (Number.isFinite(renewed) ? renewed : now) + (o.spec?.leaseDurationSeconds ?? 15) * 1000,
+    ...(addresses.length ? { addresses } : {}),
+    ...(hears !== undefined ? { hears: parseList(hears) } : {}),
   };
 }
+
+const parseList = (text: string | undefined): string[] =>
+  (text ?? "")
+    .split(",")
+    .map(s => s.trim())
+    .filter(Boolean);
 
 export function parseSubnets(text: string): Cidr[] {
   return text
@@ -58,6 +69,9 @@ export interface LeaseTiming {
 export class LeaseKeeper {
   private timer?: NodeJS.Timeout;
   private subnets = "";
+  /** Further annotations the agent keeps on its Lease (heartbeat addresses, nodes heard). */
+  private readonly extra: Record<string, string> = {};
+  private provider?: () => Record<string, string>;
   private stopped = false;
   private renewing?: Promise<void>;
   private created = false;
@@ -100,6 +114,18 @@ export class LeaseKeeper {
     if (this.started) void this.renewNow();
   }
 
+  /** Annotations computed afresh at every renewal (the nodes heard). */
+  annotate(provider: () => Record<string, string>): void {
+    this.provider = provider;
+  }
+
+  /** Sets an annotation of the Lease; a change is written at once. */
+  setAnnotation(key: string, value: string): void {
+    if (this.extra[key] === value) return;
+    this.extra[key] = value;
+    if (this.started) void this.renewNow();
+  }
+
   private schedule(): void {
     clearInterval(this.timer);
     if (this.stopped) return;
@@ -117,7 +143,9 @@ export class LeaseKeeper {
     const now = microTime(Date.now());
     const name = leaseName(this.node);
     const body = {
-      metadata: { annotations: { [Annotation.subnets]: this.subnets } },
+      metadata: {
+        annotations: { ...this.provider?.(), ...this.extra, [Annotation.subnets]: this.subnets },
+      },
       spec: {
         holderIdentity: this.node,
         leaseDurationSeconds: this.timing.durationSeconds,

@@ -12,6 +12,10 @@ export const Annotation = {
   announcingIPv6: "purelb.io/announcing-IPv6",
   /** On node Leases: the node's subnets, comma-separated CIDRs. */
   subnets: "purelb.io/subnets",
+  /** On node Leases: the addresses the node's agent sends and takes heartbeats on. */
+  heartbeatAddresses: "purelb.io/heartbeat-addresses",
+  /** On node Leases: the nodes whose heartbeats the agent heard at its last renewal. */
+  hears: "purelb.io/hears",
 } as const;
 
 export const ALLOCATED_BY = "PureLB";

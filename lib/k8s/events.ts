@@ -27,7 +27,9 @@ export class EventRecorder {
   async record(ref: ObjectRef, type: EventType, reason: string, message: string): Promise<void> {
     const now = new Date().toISOString();
     const dedupe = `${ref.uid}|${type}|${reason}|${message}`;
-    const base = `/api/v1/namespaces/${ref.namespace}/events`;
+    // Events about cluster-scoped objects (a Node) live in "default", as kubelet's do.
+    const namespace = ref.namespace || "default";
+    const base = `/api/v1/namespaces/${namespace}/events`;
     try {
       const prev = this.recent.get(dedupe);
       if (prev) {
@@ -41,7 +43,7 @@ export class EventRecorder {
       const name = `${ref.name}.${Date.now().toString(16)}${Math.floor(Math.random() * 0xffff).toString(16)}`;
       await this.client.request("POST", base, {
         body: {
-          metadata: { name, namespace: ref.namespace },
+          metadata: { name, namespace },
           involvedObject: ref,
           type,
           reason,
