@@ -2,7 +2,7 @@ import { Log } from "../lib/log";
 import { RunningAgent, runAgent } from "../lib/agent/run";
 import { DEFAULT_NAMESPACE } from "../lib/k8s/annotations";
 import { KubeClient } from "../lib/k8s/client";
-import { serveMetrics } from "../lib/metrics/registry";
+import { metricsPort, serveMetrics } from "../lib/metrics/registry";
 
 /**
  * Agent mode (PURELB_MODE=agent): the same bundle, run by the privileged, host-network
@@ -17,7 +17,7 @@ export function startNodeAgent(): void {
     process.exit(1);
   }
   const namespace = process.env.PURELB_NAMESPACE ?? DEFAULT_NAMESPACE;
-  const metrics = serveMetrics(Number(process.env.PURELB_METRICS_PORT ?? 9091));
+  const metrics = serveMetrics(metricsPort());
   let running: RunningAgent | undefined;
   let stopping = false;
   let resync: NodeJS.Timeout | undefined;

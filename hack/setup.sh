@@ -10,7 +10,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 #   tests inside their own namespaces with their own config and sockets; the host services
 #   the packages may start are neither used nor disturbed.
 # golang-github-osrg-gobgp-dev: gobgp's .proto files, loaded at run time (lib/bgp/proto.ts).
-packages=(ca-certificates openssl iproute2 tcpdump gobgpd golang-github-osrg-gobgp-dev bird2)
+# prometheus (with promtool): the metrics tests start their own on 127.0.0.1 and check the
+#   alert rules with promtool; the packaged service is not used.
+packages=(ca-certificates openssl iproute2 tcpdump gobgpd golang-github-osrg-gobgp-dev bird2 prometheus)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

@@ -18,7 +18,8 @@ import { AllocatorApi } from "./api";
 import { externalUnsupported } from "./external";
 import { upstreamStatus } from "./group-status";
 import { NetboxAllocations } from "./netbox";
-import { allocationFailures, allocations, poolInUse, poolSize } from "./metrics";
+import { configLoaded, updateFailed, updated } from "../metrics/k8s-client";
+import { forgetPool, recordAllocation, recordFailure, recordPool, statusWrites } from "./metrics";
 import {
   annotationChanges,
   byAge,
@@ -112,7 +113,10 @@ export class Allocator {
 
   upsertGroup(namespace: string, name: string, spec: ServiceGroupSpec | undefined): void {
     const key = groupKey(namespace, name);
-    this.groups.set(key, parseGroup(namespace, name, spec));
+    const parsed = parseGroup(namespace, name, spec);
+    this.groups.set(key, parsed);
+    if (parsed.group) updated("config");
+    else updateFailed("config");
     this.touchGroup(key);
     this.retryPending();
   }
@@ -120,6 +124,7 @@ export class Allocator {
   removeGroup(namespace: string, name: string): void {
     this.groups.delete(groupKey(namespace, name));
     this.writtenStatus.delete(groupKey(namespace, name));
+    forgetPool(name);
   }
 
   upsertLease(lease: NodeLease): void {
@@ -143,6 +148,8 @@ export class Allocator {
     );
     for (const svc of ours.sort(byAge)) this.adopt(svc);
     this.synced = true;
+    updated("cache_sync");
+    configLoaded.set(1);
     for (const key of this.services.keys()) this.queue.add(key);
     for (const key of this.groups.keys()) this.touchGroup(key);
   }
@@ -203,6 +210,7 @@ export class Allocator {
   }
 
   private async reconcile(key: string): Promise<void> {
+    updated("service");
     const svc = this.services.get(key);
     if (!svc || !isManaged(svc)) return this.release(key, svc);
 
@@ -359,7 +367,7 @@ export class Allocator {
     this.retries.delete(key);
     if (this.pending.delete(key)) Log.info({ service: key }, "pending Service served");
     if (added.length) {
-      allocations.inc(added.length);
+      this.countAllocation(svc, addresses, added.length, group);
       this.api.event(
         svc,
         "Normal",
@@ -383,6 +391,25 @@ export class Allocator {
     this.touchGroup(holding?.group ?? (group ? groupKey(group.namespace, group.name) : ""));
   }
 
+  private countAllocation(
+    svc: ServiceModel,
+    addresses: string[],
+    added: number,
+    group: GroupModel | undefined,
+  ): void {
+    const families = new Set(addresses.map(a => parseAddress(a)?.family));
+    const multiPool =
+      !!group &&
+      (parseServiceAnnotations(svc.annotations).request.multiPool ?? group.multiPool) === true;
+    recordAllocation(group?.name ?? DEFAULT_GROUP, {
+      multiPool,
+      balancePools: !!group?.balancePools,
+      ranges: group?.ranges.filter(r => families.has(r.family)).length ?? 0,
+      held: addresses.length,
+      added,
+    });
+  }
+
   private writeFailed(key: string, err: unknown): void {
     const gone = err instanceof ApiError && (err.status === 404 || err.status === 409);
     if (gone) {
@@ -392,6 +419,7 @@ export class Allocator {
       );
       return;
     }
+    updateFailed("service");
     Log.warn({ service: key, err: String(err) }, "could not write allocation; retrying");
     setTimeout(() => this.queue.add(key), 1000).unref();
   }
@@ -451,7 +479,7 @@ export class Allocator {
 
   private failed(svc: ServiceModel, f: Failure): void {
     const key = serviceKey(svc);
-    allocationFailures.inc({ reason: f.reason });
+    recordFailure(parseServiceAnnotations(svc.annotations).request.group ?? DEFAULT_GROUP, f);
     if (f.reason === "external-ipam") {
       // Nothing in the cluster announces that Netbox is back: poll with backoff.
       const attempt = (this.retries.get(key) ?? 0) + 1;
@@ -498,7 +526,11 @@ export class Allocator {
       try {
         await this.api.writeGroupStatus(group.namespace, group.name, status);
         this.writtenStatus.set(key, text);
+        statusWrites.inc({ outcome: "success" });
+        updated("pool_status");
       } catch (err) {
+        statusWrites.inc({ outcome: "error" });
+        updateFailed("pool_status");
         Log.debug({ group: key, err: String(err) }, "could not write ServiceGroup status");
       }
     }
@@ -510,16 +542,16 @@ export class Allocator {
         ? (group.netbox?.url ?? "")
         : group.ranges.map(r => formatRange(r.range)).join(",");
     const status: ServiceGroupStatus = { poolType: group.type, pools };
+    const figures: { family: string; size: bigint; inUse: bigint }[] = [];
     for (const family of [4, 6] as const) {
       const ranges = group.ranges.filter(r => r.family === family);
       if (!ranges.length) continue;
       const size = ranges.reduce((n, r) => n + rangeSize(r.range), 0n);
       const inUse = ranges.reduce((n, r) => n + this.book.countIn(r.range), 0n);
       status[family === 4 ? "v4" : "v6"] = { size: size.toString(), inUse: Number(inUse) };
-      const labels = { group: group.name, family: familyName(family) };
-      poolSize.set(labels, Number(size));
-      poolInUse.set(labels, Number(inUse));
+      figures.push({ family: familyName(family), size, inUse });
     }
+    if (group.type !== "netbox") recordPool(group.name, figures);
     Object.assign(status, upstreamStatus(group, this.heldByFamily(group)));
     return status;
   }

@@ -1,6 +1,6 @@
 import { KubeClient } from "../k8s/client";
 import { Log } from "../log";
-import { serveMetrics } from "../metrics/registry";
+import { metricsPort, serveMetrics } from "../metrics/registry";
 import { RunningAllocator, runAllocator } from "./run";
 
 // Only Pepr's watcher (or `pepr dev`) allocates; admission pods load the module too.
@@ -14,7 +14,7 @@ const isWatcher = process.env.PEPR_WATCH_MODE === "true" || process.env.PEPR_MOD
 export const allocator: Promise<RunningAllocator> | undefined = isWatcher ? start() : undefined;
 
 async function start(): Promise<RunningAllocator> {
-  serveMetrics(Number(process.env.PURELB_METRICS_PORT ?? 9090));
+  serveMetrics(metricsPort());
   try {
     return await runAllocator(KubeClient.fromEnvironment());
   } catch (err) {

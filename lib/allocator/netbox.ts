@@ -77,7 +77,11 @@ export class NetboxAllocations {
         if (e.address.family !== family || e.group !== gk) continue;
         const check = this.book.canShare(text, key, req.sharingKey, req.ports);
         if (!check.ok)
-          return fail("sharing-conflict", `${check.reason}; use another port or sharing key`);
+          return fail(
+            "sharing-conflict",
+            `${check.reason}; use another port or sharing key`,
+            check.port ? "port_conflict" : undefined,
+          );
         this.book.claim(key, e.address, text, gk, req.sharingKey, req.ports);
         return { ok: true, text };
       }

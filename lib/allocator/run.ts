@@ -7,6 +7,7 @@ import { ServiceGroup } from "../k8s/servicegroup";
 import { Allocator, leaseToNode } from "./allocator";
 import { NetboxIpam } from "../netbox/ipam";
 import { KubeAllocatorApi } from "./api";
+import { watchOutOfScope } from "./out-of-scope";
 
 export interface RunningAllocator {
   allocator: Allocator;
@@ -70,6 +71,7 @@ export async function runAllocator(
   });
   await Promise.all([listGroups, leases.start(), services.start()]);
   allocator.markSynced();
+  const outOfScope = watchOutOfScope(client, namespace);
   const sweep = () =>
     void allocator
       .idle()
@@ -102,6 +104,7 @@ export async function runAllocator(
     stop() {
       clearInterval(sweeper);
       informers.forEach(i => i.stop());
+      outOfScope.stop();
       allocator.stop();
     },
   };

@@ -18,6 +18,10 @@ export interface GarpSettings {
   /** Rounds per announcement; each round sends both ARP forms, or one NA. */
   count: number;
   intervalMs: number;
+  /** Wait after adding the address before the first frame (garpConfig.initialDelay). */
+  initialDelayMs?: number;
+  /** false: send every frame even when this node no longer holds the address (garpConfig). */
+  verifyBeforeSend?: boolean;
 }
 
 /** How frames leave: our own AF_PACKET socket, iputils `arping` (IPv4 only), or not at all. */
@@ -55,10 +59,11 @@ export class Announcer {
     isCurrent: () => boolean = () => true,
   ): Promise<void> {
     if (!s.enabled || this.mechanism === "none") return;
+    if (s.initialDelayMs) await new Promise(r => setTimeout(r, s.initialDelayMs).unref());
     for (let i = 0; i < Math.max(1, s.count); i++) {
       if (i > 0) await new Promise(r => setTimeout(r, s.intervalMs).unref());
       // An address that moved on while we waited must not be claimed again.
-      if (!isCurrent()) return;
+      if (s.verifyBeforeSend !== false && !isCurrent()) return;
       try {
         await this.round(t);
       } catch (err) {

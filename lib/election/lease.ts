@@ -2,6 +2,7 @@ import { Log } from "../log";
 import { Cidr, formatCidr, parseCidr } from "../ip/cidr";
 import { Annotation, NODE_LEASE_PREFIX } from "../k8s/annotations";
 import { ApiError, KubeClient, MERGE_PATCH } from "../k8s/client";
+import { leaseRenewed, leaseStopped } from "../agent/metrics";
 import { Member } from "./election";
 
 export const leaseName = (node: string): string => `${NODE_LEASE_PREFIX}${node}`;
@@ -159,10 +160,12 @@ export class LeaseKeeper {
           contentType: MERGE_PATCH,
           timeoutMs: 5_000,
         });
+        leaseRenewed(true);
         return;
       }
     } catch (err) {
       if (!(err instanceof ApiError && err.status === 404)) {
+        leaseRenewed(false);
         Log.warn({ lease: name, err: String(err) }, "could not renew node Lease");
         return;
       }
@@ -178,12 +181,14 @@ export class LeaseKeeper {
         timeoutMs: 5_000,
       });
       this.created = true;
+      leaseRenewed(true);
     } catch (err) {
       if (err instanceof ApiError && err.status === 409) {
         this.created = true;
         await this.renew();
         return;
       }
+      leaseRenewed(false);
       Log.warn({ lease: name, err: String(err) }, "could not create node Lease");
     }
   }
@@ -192,6 +197,7 @@ export class LeaseKeeper {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    leaseStopped();
     await this.renewing?.catch(() => {});
     try {
       await this.client.request("DELETE", `${this.path}/${leaseName(this.node)}`, {

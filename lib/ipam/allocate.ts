@@ -153,7 +153,7 @@ function claimOne(
     const fix = check.port
       ? "use another port, another sharing key, or another address"
       : "pick a free address, or give both Services the same purelb.io/allow-shared-ip key";
-    return fail(reason, `${check.reason}; ${fix}`);
+    return fail(reason, `${check.reason}; ${fix}`, check.port ? "port_conflict" : undefined);
   }
   book.claim(req.service, address, text, gk, req.sharingKey, req.ports);
   return { ok: true, added: [text] };

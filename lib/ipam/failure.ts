@@ -15,10 +15,17 @@ export interface Failure {
   ok: false;
   reason: FailureReason;
   message: string;
+  /** Upstream's finer reason where ours has none: a port clash under a shared address. */
+  rejection?: "port_conflict";
 }
 
-export const fail = (reason: FailureReason, message: string): Failure => ({
+export const fail = (
+  reason: FailureReason,
+  message: string,
+  rejection?: Failure["rejection"],
+): Failure => ({
   ok: false,
   reason,
   message,
+  ...(rejection ? { rejection } : {}),
 });

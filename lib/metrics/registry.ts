@@ -8,6 +8,13 @@ import { Registry } from "prom-client";
  */
 export const registry = new Registry();
 
+/** Upstream's port, on the allocator and the node agent alike: existing scrape configs keep working. */
+export const DEFAULT_METRICS_PORT = 7472;
+
+/** The port from PURELB_METRICS_PORT, or upstream's. */
+export const metricsPort = (env: NodeJS.ProcessEnv = process.env): number =>
+  Number(env.PURELB_METRICS_PORT || DEFAULT_METRICS_PORT);
+
 export function serveMetrics(port: number, host = "0.0.0.0"): http.Server {
   const server = http.createServer((req, res) => {
     if (req.url === "/metrics") {

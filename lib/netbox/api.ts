@@ -4,6 +4,7 @@
  * token anywhere but the Authorization header: failures come back as data for ipam.ts
  * to turn into messages.
  */
+import { netboxDuration, netboxRequests } from "./metrics";
 
 export type Query = Record<string, string | number | undefined>;
 
@@ -73,6 +74,18 @@ export class NetboxApi {
   }
 
   private async once<T>(
+    method: string,
+    path: string,
+    opts: { query?: Query; body?: unknown },
+  ): Promise<CallResult<T>> {
+    const stop = netboxDuration.startTimer({ method });
+    const result = await this.send<T>(method, path, opts);
+    stop();
+    netboxRequests.inc({ method, outcome: result.ok ? "ok" : result.kind });
+    return result;
+  }
+
+  private async send<T>(
     method: string,
     path: string,
     opts: { query?: Query; body?: unknown },

@@ -66,7 +66,7 @@ describe.skipIf(!!unavailable)("BGP through gobgpd sidecars to BIRD routers", ()
   const metrics = (node: string) =>
     L.lab.exec(L.lab.node(node).ns, process.execPath, [
       "-e",
-      "fetch('http://127.0.0.1:9091/metrics').then(r => r.text()).then(t => process.stdout.write(t))",
+      "fetch('http://127.0.0.1:7472/metrics').then(r => r.text()).then(t => process.stdout.write(t))",
     ]);
 
   beforeAll(async () => {
