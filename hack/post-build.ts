@@ -22,7 +22,7 @@ import { fileURLToPath } from "node:url";
 import { Document, parse, parseAllDocuments, stringify } from "yaml";
 import { lbNodeAgentCrd, serviceGroupCrd } from "../lib/k8s/crds";
 import { Schema, schemaOf } from "../lib/k8s/crds/schema";
-import { chartLocalSpec, lbNodeAgentDefaults } from "../lib/k8s/lbnodeagent";
+import { lbNodeAgentDefaults } from "../lib/k8s/lbnodeagent";
 import { AGENT_NODE_FLAGS } from "../lib/agent/node-flags";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -173,9 +173,10 @@ export function defaultValues(version: string) {
       name: "default",
       spec: {
         local: {
-          ...chartLocalSpec,
-          garpConfig: { ...chartLocalSpec.garpConfig },
-          addressConfig: { localInterface: { ...chartLocalSpec.addressConfig.localInterface } },
+          localInterface: d.localInterface,
+          extInterface: d.extInterface,
+          garp: { ...d.garp },
+          addressLifetime: { ...d.addressLifetime },
         },
         lease: { ...d.lease },
       },

@@ -23,9 +23,18 @@ import {
   Change,
   planChanges,
 } from "./desired";
-import { announcedAddresses, winnerChanges } from "./metrics";
+import {
+  agentSynced,
+  announcedAddresses,
+  announcedServices,
+  configApplied,
+  electionGone,
+  electionResult,
+  kernelChanges,
+  membershipObserved,
+  serviceUpdated,
+} from "./metrics";
 import { VanishBackoff } from "./vanish";
-import { chooseAgentConfig } from "./node-select";
 
 /** The kernel side, as the agent needs it (RtNetlink in production). */
 export interface Kernel {
@@ -91,8 +100,6 @@ export class NodeAgent {
   private readonly agentSpecs = new Map<string, LBNodeAgentSpec | undefined>();
   config: AgentConfig = parseAgentConfig(undefined).config;
   private configText = "";
-  /** This node's labels, read when configuration is delivered (as the Go PureLB does). */
-  private nodeLabels: Record<string, string> = {};
   private synced = false;
   private stopped = false;
   private running?: Promise<void>;
@@ -137,7 +144,10 @@ export class NodeAgent {
     const key = serviceKey(svc);
     const before = this.services.get(key);
     this.services.set(key, svc);
-    if (!before || relevant(before) !== relevant(svc)) this.trigger();
+    if (!before || relevant(before) !== relevant(svc)) {
+      serviceUpdated();
+      this.trigger();
+    }
   }
 
   removeService(key: string): void {
@@ -198,29 +208,13 @@ export class NodeAgent {
     this.applyConfig();
   }
 
-  /** The Node's labels changed: the LBNodeAgent it follows may too. */
-  setNodeLabels(labels: Record<string, string>): void {
-    this.nodeLabels = labels;
-    this.applyConfig();
-  }
-
   private applyConfig(): void {
-    const choice = chooseAgentConfig(
-      [...this.agentSpecs].map(([name, spec]) => ({ namespace: "", name, spec })),
-      this.nodeLabels,
-    );
-    for (const i of choice.ignored)
-      Log.warn(
-        { lbnodeagent: i.name, chosen: choice.chosen?.name },
-        "LBNodeAgent also matches this node but is ignored: a more specific selector or an earlier name wins",
-      );
-    for (const i of choice.invalid)
-      Log.warn({ lbnodeagent: i.agent.name, reason: i.reason }, "LBNodeAgent selector is invalid");
-    const first = choice.chosen?.name;
+    const first = [...this.agentSpecs.keys()].sort()[0];
     const { config, problems } = parseAgentConfig(
       first === undefined ? undefined : this.agentSpecs.get(first),
     );
     for (const p of problems) Log.warn({ lbnodeagent: first }, p);
+    configApplied(config, problems);
     const text = JSON.stringify({ ...config, localInterface: String(config.localInterface) });
     if (text === this.configText) return;
     this.configText = text;
@@ -250,6 +244,7 @@ export class NodeAgent {
   /** The first full view of the cluster is in: from now on the kernel is made to match. */
   markSynced(): void {
     this.synced = true;
+    agentSynced();
     this.trigger();
   }
 
@@ -411,6 +406,7 @@ export class NodeAgent {
         }),
       ),
     );
+    kernelChanges(plan.add, added, removed);
     const fresh: DesiredAddress[] = [];
     added.forEach((r, i) => {
       const d = plan.add[i];
@@ -528,11 +524,22 @@ export class NodeAgent {
     const seen = new Set<string>();
     for (const e of desired.elections) {
       seen.add(e.address);
-      if (this.lastWinner.has(e.address) && this.lastWinner.get(e.address) !== e.winner)
-        winnerChanges.inc({ family: familyName(e.family) });
+      const before = {
+        known: this.lastWinner.has(e.address),
+        winner: this.lastWinner.get(e.address),
+      };
+      electionResult(this.opts.node, e.address, before, e.winner);
       this.lastWinner.set(e.address, e.winner);
     }
-    for (const a of [...this.lastWinner.keys()]) if (!seen.has(a)) this.lastWinner.delete(a);
+    for (const a of [...this.lastWinner.keys()])
+      if (!seen.has(a)) {
+        this.lastWinner.delete(a);
+        electionGone(a);
+      }
+    membershipObserved(this.members.values(), now, mySubnets);
+    announcedServices(this.opts.node, desired.addresses.values(), (svc, ip) =>
+      (this.services.get(svc)?.ingress ?? []).includes(ip),
+    );
     this.vanish.prune(desired.addresses);
     for (const a of [...this.failed.keys()])
       if (!desired.addresses.has(a) && !desired.problems.some(p => p.address === a))

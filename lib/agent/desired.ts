@@ -88,9 +88,7 @@ export function localCapable(ifaces: NodeInterface[], config: AgentConfig): Node
       i.name !== "lo" &&
       i.name !== config.extInterface &&
       i.name !== "kube-lb0" &&
-      (config.localInterface === "default" ||
-        config.localInterface.test(i.name) ||
-        config.interfaces.includes(i.name)),
+      (config.localInterface === "default" || config.localInterface.test(i.name)),
   );
 }
 
