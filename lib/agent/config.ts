@@ -1,7 +1,10 @@
 import {
   LBNodeAgentSpec,
+  LocalAgentSpec,
   MIN_ADDRESS_LIFETIME_MS,
   MIN_LEASE_DURATION_MS,
+  MIN_VALID_LIFETIME_SECONDS,
+  garpConfigDefaults as g,
   lbNodeAgentDefaults as d,
 } from "../k8s/lbnodeagent";
 import { parseDuration } from "../validate/duration";
@@ -10,8 +13,20 @@ import { parseDuration } from "../validate/duration";
 export interface AgentConfig {
   /** Interfaces that may take local addresses; "default" = any interface on the address's subnet. */
   localInterface: RegExp | "default";
+  /** More interfaces, by exact name, that may take local addresses (spec.local.interfaces). */
+  interfaces: string[];
+  /** The dummy interface for remote addresses (dummyInterface, or the deprecated extInterface). */
   extInterface: string;
-  garp: { enabled: boolean; count: number; intervalMs: number; refreshMs: number };
+  garp: {
+    enabled: boolean;
+    count: number;
+    intervalMs: number;
+    refreshMs: number;
+    /** Wait before the first frame (garpConfig.initialDelay; 0 with the deprecated garp). */
+    initialDelayMs: number;
+    /** Check before each frame that this node still holds the address. */
+    verifyBeforeSend: boolean;
+  };
   /** Seconds; 0 = permanent. */
   validLft: number;
   preferredLft: number;
@@ -49,28 +64,9 @@ export function parseAgentConfig(spec: LBNodeAgentSpec | undefined): ConfigParse
       );
     }
   }
-  const count = local.garp?.count ?? d.garp.count;
-  if (!Number.isInteger(count) || count < 1)
-    problems.push(
-      `spec.local.garp.count ${count} must be an integer of at least 1; using ${d.garp.count}`,
-    );
-
-  let validMs = dur(
-    "spec.local.addressLifetime.valid",
-    local.addressLifetime?.valid,
-    d.addressLifetime.valid,
-  );
-  let preferredMs = dur(
-    "spec.local.addressLifetime.preferred",
-    local.addressLifetime?.preferred,
-    local.addressLifetime?.valid ?? d.addressLifetime.preferred,
-  );
-  if (validMs > 0 && validMs < MIN_ADDRESS_LIFETIME_MS) {
-    problems.push(
-      `spec.local.addressLifetime.valid ${local.addressLifetime?.valid} is too short to renew safely; using ${MIN_ADDRESS_LIFETIME_MS / 1000}s`,
-    );
-    validMs = MIN_ADDRESS_LIFETIME_MS;
-  }
+  const garp = parseGarp(local, dur, problems);
+  const { validMs, preferredMs: preferredAsked } = lifetimes(local, dur, problems);
+  let preferredMs = preferredAsked;
   if (validMs > 0 && (preferredMs === 0 || preferredMs > validMs)) preferredMs = validMs;
   if (validMs === 0) preferredMs = 0;
 
@@ -90,13 +86,10 @@ export function parseAgentConfig(spec: LBNodeAgentSpec | undefined): ConfigParse
   return {
     config: {
       localInterface,
-      extInterface: (local.extInterface ?? d.extInterface).trim() || d.extInterface,
-      garp: {
-        enabled: local.garp?.enabled ?? d.garp.enabled,
-        count: Number.isInteger(count) && count >= 1 ? count : d.garp.count,
-        intervalMs: dur("spec.local.garp.interval", local.garp?.interval, d.garp.interval),
-        refreshMs: dur("spec.local.garp.refresh", local.garp?.refresh, d.garp.refresh),
-      },
+      interfaces: [...new Set((local.interfaces ?? []).map(n => n.trim()).filter(Boolean))],
+      extInterface:
+        (local.dummyInterface ?? local.extInterface ?? d.extInterface).trim() || d.extInterface,
+      garp,
       validLft: Math.round(validMs / 1000),
       preferredLft: Math.round(preferredMs / 1000),
       // Lease durations are whole seconds in the API.
@@ -104,4 +97,86 @@ export function parseAgentConfig(spec: LBNodeAgentSpec | undefined): ConfigParse
     },
     problems,
   };
+}
+
+type Dur = (path: string, value: string | undefined, fallback: string, min?: number) => number;
+
+/**
+ * garpConfig with the Go PureLB's defaults, else the deprecated garp with ours: an upstream
+ * manifest announces as upstream does, and an old one as it did before.
+ */
+function parseGarp(local: LocalAgentSpec, dur: Dur, problems: string[]): AgentConfig["garp"] {
+  const gc = local.garpConfig;
+  const path = gc ? "spec.local.garpConfig" : "spec.local.garp";
+  const old = local.garp;
+  const fallbackCount = gc ? g.count : d.garp.count;
+  const count = (gc ? gc.count : old?.count) ?? fallbackCount;
+  const countOk = Number.isInteger(count) && count >= 1 && (!gc || count <= 10);
+  if (!countOk)
+    problems.push(
+      `${path}.count ${count} must be an integer from 1${gc ? " to 10" : " up"}; using ${fallbackCount}`,
+    );
+  return {
+    enabled: (gc ? gc.enabled : old?.enabled) ?? (gc ? g.enabled : d.garp.enabled),
+    count: countOk ? count : fallbackCount,
+    intervalMs: gc
+      ? dur(`${path}.interval`, gc.interval, g.interval)
+      : dur(`${path}.interval`, old?.interval, d.garp.interval),
+    refreshMs: dur(`${path}.refresh`, (gc ?? old)?.refresh, d.garp.refresh),
+    initialDelayMs: gc ? dur(`${path}.initialDelay`, gc.initialDelay, g.initialDelay) : 0,
+    verifyBeforeSend: gc?.verifyBeforeSend ?? g.verifyBeforeSend,
+  };
+}
+
+/**
+ * Local address lifetimes in ms: addressConfig.localInterface (whole seconds, the Go PureLB's
+ * form) when set, else the deprecated addressLifetime (durations), else 300 s.
+ */
+function lifetimes(
+  local: LocalAgentSpec,
+  dur: Dur,
+  problems: string[],
+): { validMs: number; preferredMs: number } {
+  const c = local.addressConfig?.localInterface;
+  if (c && (c.validLifetime !== undefined || c.preferredLifetime !== undefined)) {
+    const path = "spec.local.addressConfig.localInterface";
+    let valid = secondsOr(c.validLifetime, 300, `${path}.validLifetime`, problems);
+    if (valid > 0 && valid < MIN_VALID_LIFETIME_SECONDS) {
+      problems.push(
+        `${path}.validLifetime ${valid} is too short to renew safely; using ${MIN_VALID_LIFETIME_SECONDS}`,
+      );
+      valid = MIN_VALID_LIFETIME_SECONDS;
+    }
+    const preferred = secondsOr(c.preferredLifetime, valid, `${path}.preferredLifetime`, problems);
+    return { validMs: valid * 1000, preferredMs: preferred * 1000 };
+  }
+  let validMs = dur(
+    "spec.local.addressLifetime.valid",
+    local.addressLifetime?.valid,
+    d.addressLifetime.valid,
+  );
+  const preferredMs = dur(
+    "spec.local.addressLifetime.preferred",
+    local.addressLifetime?.preferred,
+    local.addressLifetime?.valid ?? d.addressLifetime.preferred,
+  );
+  if (validMs > 0 && validMs < MIN_ADDRESS_LIFETIME_MS) {
+    problems.push(
+      `spec.local.addressLifetime.valid ${local.addressLifetime?.valid} is too short to renew safely; using ${MIN_ADDRESS_LIFETIME_MS / 1000}s`,
+    );
+    validMs = MIN_ADDRESS_LIFETIME_MS;
+  }
+  return { validMs, preferredMs };
+}
+
+function secondsOr(
+  value: number | undefined,
+  fallback: number,
+  path: string,
+  problems: string[],
+): number {
+  if (value === undefined) return fallback;
+  if (Number.isInteger(value) && value >= 0) return value;
+  problems.push(`${path} ${value} is not a whole number of seconds; using ${fallback}`);
+  return fallback;
 }

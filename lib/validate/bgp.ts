@@ -6,6 +6,7 @@ import { UINT32_MAX, schemaOf } from "../k8s/crds/schema";
 import { nonNegativeDuration } from "./duration";
 import { Verdict } from "./result";
 import { schemaProblems } from "./schema";
+import { selectorProblems } from "./selector";
 
 const specSchema = schemaOf(bgpConfigurationCrd).properties!.spec;
 
@@ -137,22 +138,7 @@ function checkNeighbor(
     }
   }
 
-  (n.nodeSelector?.matchExpressions ?? []).forEach((e, i) => {
-    const p = `${path}.nodeSelector.matchExpressions[${i}]`;
-    const values = e.values ?? [];
-    if ((e.operator === "In" || e.operator === "NotIn") && values.length === 0) {
-      problems.push({
-        path: `${p}.values`,
-        message: `${e.operator} needs at least one value; list the label values to match`,
-      });
-    }
-    if ((e.operator === "Exists" || e.operator === "DoesNotExist") && values.length > 0) {
-      problems.push({
-        path: `${p}.values`,
-        message: `${e.operator} takes no values; remove them or use In/NotIn`,
-      });
-    }
-  });
+  problems.push(...selectorProblems(n.nodeSelector, `${path}.nodeSelector`));
 }
 
 const durationAt = (path: string, text: string, problems: Problem[]): number | undefined =>

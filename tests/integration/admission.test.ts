@@ -199,7 +199,7 @@ ${lease}`;
       ),
     );
     expect(
-      apply(agent("    garp: {interval: 1m}", "  lease: {duration: 10s, renew: 10s}")).stderr,
+      apply(agent("    garpConfig: {interval: 1m}", "  lease: {duration: 10s, renew: 10s}")).stderr,
     ).toBe(
       denied(
         "spec.lease.renew: 10s must be shorter than spec.lease.duration (10s), or the Lease lapses between renewals and the node's addresses move; renew at most a third of duration",
@@ -210,13 +210,9 @@ ${lease}`;
       "GET",
       `/apis/purelb.io/v2/namespaces/${DEFAULT_NAMESPACE}/lbnodeagents/adm-agent`,
     );
+    // no defaults for the deprecated fields (they would be stored, then warned about)
     expect(stored.spec).toEqual({
-      local: {
-        localInterface: "^enp[0-9]+s0$",
-        extInterface: lbNodeAgentDefaults.extInterface,
-        garp: lbNodeAgentDefaults.garp,
-        addressLifetime: { valid: lbNodeAgentDefaults.addressLifetime.valid },
-      },
+      local: { localInterface: "^enp[0-9]+s0$" },
       lease: lbNodeAgentDefaults.lease,
     });
   });

@@ -9,7 +9,7 @@ import path from "node:path";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { parseAllDocuments, stringify } from "yaml";
-import { lbNodeAgentDefaults } from "../../lib/k8s/lbnodeagent";
+import { chartLocalSpec, lbNodeAgentDefaults } from "../../lib/k8s/lbnodeagent";
 import { toolPath } from "../harness/controlplane";
 import { clientFor, ensureNamespace, installCrds, remove, waitFor } from "../harness/kube";
 
@@ -268,15 +268,8 @@ describe.skipIf(!kubeconfig)("Helm chart and module YAML (npm run build)", () =>
     });
 
     const lbna = must(objs, "LBNodeAgent", "default");
-    expect(lbna.spec).toEqual({
-      local: {
-        localInterface: lbNodeAgentDefaults.localInterface,
-        extInterface: lbNodeAgentDefaults.extInterface,
-        garp: lbNodeAgentDefaults.garp,
-        addressLifetime: lbNodeAgentDefaults.addressLifetime,
-      },
-      lease: lbNodeAgentDefaults.lease,
-    });
+    // our defaults, in the Go PureLB's field names (the deprecated ones would warn on install)
+    expect(lbna.spec).toEqual({ local: chartLocalSpec, lease: lbNodeAgentDefaults.lease });
     expect(objs.filter(o => o.kind === "ServiceGroup")).toEqual([]);
     expect(find(objs, "Role", "purelb-netbox-secrets")).toBeUndefined();
   });
@@ -605,13 +598,13 @@ describe.skipIf(!kubeconfig)("Helm chart and module YAML (npm run build)", () =>
     it("runs the bundle as the node agent with only the agent's RBAC: module from Pepr's Secret, Lease, /healthz, /metrics, clean SIGTERM", async ctx => {
       skipIfNoBuild(ctx);
       const client = clientFor(kubeconfig);
-      // Nothing for the agent to announce here, and no interface to create: extInterface lo,
+      // Nothing for the agent to announce here, and no interface to create: dummyInterface lo,
       // a localInterface that matches none.
       const lbna = {
         apiVersion: "purelb.io/v2",
         kind: "LBNodeAgent",
         metadata: { name: "chart-test", namespace: TEST_NS },
-        spec: { local: { localInterface: "^purelb-chart-test-none$", extInterface: "lo" } },
+        spec: { local: { localInterface: "^purelb-chart-test-none$", dummyInterface: "lo" } },
       };
       await client.request("POST", `/apis/purelb.io/v2/namespaces/${TEST_NS}/lbnodeagents`, {
         body: lbna,

@@ -18,8 +18,21 @@ import {
   bgpNodeStatusCrd,
 } from "../../lib/k8s/crds";
 import { schemaOf } from "../../lib/k8s/crds/schema";
-import { GarpSpec, LBNodeAgentSpec, LocalAgentSpec } from "../../lib/k8s/lbnodeagent";
-import { AddressPoolSpec, NetboxSpec, PoolSetSpec } from "../../lib/k8s/servicegroup";
+import {
+  AddressConfigSpec,
+  GarpConfigSpec,
+  GarpSpec,
+  InterfaceAddressConfig,
+  LBNodeAgentSpec,
+  LocalAgentSpec,
+} from "../../lib/k8s/lbnodeagent";
+import {
+  AddressPoolSpec,
+  ExternalSpec,
+  NetboxSpec,
+  PoolSetSpec,
+  ServiceGroupSpec,
+} from "../../lib/k8s/servicegroup";
 
 const dir = path.resolve(import.meta.dirname, "../../crds");
 
@@ -89,19 +102,56 @@ describe("CRD manifests", () => {
     expect(keys(sg.properties!.remote)).toEqual(Object.keys(set).sort());
     expect(keys(sg.properties!.local.properties!.v4pools.items)).toEqual(Object.keys(pool).sort());
     expect(keys(sg.properties!.netbox)).toEqual(Object.keys(netbox).sort());
+    const external: Required<ExternalSpec> = { provider: "", socket: "", announce: "local" };
+    expect(keys(sg.properties!.external)).toEqual(Object.keys(external).sort());
+    const sgSpec: Required<ServiceGroupSpec> = {
+      local: set,
+      remote: set,
+      external,
+      netbox,
+      namespaces: [],
+      enforceNamespaces: false,
+      namespaceDefault: false,
+    };
+    expect(keys(sg)).toEqual(Object.keys(sgSpec).sort());
 
     const agent = schemaOf(lbNodeAgentCrd).properties!.spec;
     const garp: Required<GarpSpec> = { enabled: true, count: 1, interval: "", refresh: "" };
+    const garpConfig: Required<GarpConfigSpec> = {
+      enabled: true,
+      initialDelay: "",
+      count: 1,
+      interval: "",
+      verifyBeforeSend: true,
+      refresh: "",
+    };
+    const lifetimes: Required<InterfaceAddressConfig> = {
+      validLifetime: 0,
+      preferredLifetime: 0,
+      noPrefixRoute: false,
+    };
+    const addressConfig: Required<AddressConfigSpec> = {
+      localInterface: lifetimes,
+      dummyInterface: lifetimes,
+    };
     const local: Required<LocalAgentSpec> = {
       localInterface: "",
+      dummyInterface: "",
+      interfaces: [],
+      garpConfig,
+      addressConfig,
       extInterface: "",
       garp,
       addressLifetime: {},
     };
-    const agentSpec: Required<LBNodeAgentSpec> = { local, lease: {} };
+    const agentSpec: Required<LBNodeAgentSpec> = { nodeSelector: {}, local, lease: {} };
     expect(keys(agent)).toEqual(Object.keys(agentSpec).sort());
     expect(keys(agent.properties!.local)).toEqual(Object.keys(local).sort());
     expect(keys(agent.properties!.local.properties!.garp)).toEqual(Object.keys(garp).sort());
+    const l = agent.properties!.local.properties!;
+    expect(keys(l.garpConfig)).toEqual(Object.keys(garpConfig).sort());
+    expect(keys(l.addressConfig)).toEqual(Object.keys(addressConfig).sort());
+    expect(keys(l.addressConfig.properties!.dummyInterface)).toEqual(Object.keys(lifetimes).sort());
 
     const bgp = schemaOf(bgpConfigurationCrd).properties!.spec;
     const g: Required<BGPGlobal> = { asn: 1, routerID: "", listenPort: 179 };

@@ -1,39 +1,76 @@
-import { lbNodeAgentDefaults as d } from "../lbnodeagent";
-import { bool, crd, duration, gvkOf, int, obj, str } from "./schema";
+import { garpConfigDefaults as g, lbNodeAgentDefaults as d } from "../lbnodeagent";
+import { arr, bool, crd, duration, gvkOf, int, labelSelector, obj, str } from "./schema";
 
+// The deprecated fields carry no CRD defaults: a default would write them into every stored
+// object, and every later update would then warn about a field nobody wrote.
 const garp = obj(
+  `Deprecated: use garpConfig. Gratuitous ARP (IPv4) and unsolicited Neighbor Advertisements (IPv6); defaults ${d.garp.count} frame, ${d.garp.interval} apart, refreshed every ${d.garp.refresh}.`,
+  {
+    enabled: bool("Send announcements when a node starts holding an address."),
+    count: int("Frames sent per announcement (at least 1).", { minimum: 1 }),
+    interval: duration("Time between the frames of one announcement."),
+    refresh: duration(
+      'Re-announce every held address this often, so that switches relearn after a partition heals; "0s" turns it off.',
+    ),
+  },
+);
+
+const garpConfig = obj(
   "Gratuitous ARP (IPv4) and unsolicited Neighbor Advertisements (IPv6) that tell switches and neighbours which node now holds a local address.",
   {
     enabled: bool("Send announcements when a node starts holding an address.", {
-      default: d.garp.enabled,
+      default: g.enabled,
     }),
-    count: int("Frames sent per announcement (at least 1); more frames survive a lossy link.", {
+    initialDelay: duration("Wait after adding an address before the first frame.", {
+      default: g.initialDelay,
+    }),
+    count: int("Frames sent per announcement, 1 to 10; more frames survive a lossy link.", {
       minimum: 1,
-      default: d.garp.count,
+      maximum: 10,
+      default: g.count,
     }),
     interval: duration("Time between the frames of one announcement.", {
-      default: d.garp.interval,
+      default: g.interval,
     }),
+    verifyBeforeSend: bool(
+      "Check before each frame that this node still holds the address, so a node that just lost an election stays quiet.",
+      { default: g.verifyBeforeSend },
+    ),
     refresh: duration(
-      'Re-announce every held address this often, so that switches relearn after a partition heals; "0s" turns it off.',
-      { default: d.garp.refresh },
+      `PureLB's addition: re-announce every held address this often, so that switches relearn after a partition heals; "0s" turns it off. Default ${d.garp.refresh}.`,
     ),
   },
-  { default: {} },
 );
 
 const addressLifetime = obj(
-  "Lifetimes of local addresses. A finite lifetime, renewed well before it ends, keeps CNI plugins and DHCP clients from mistaking a LoadBalancer address for the node's own.",
+  `Deprecated: use addressConfig.localInterface. Lifetimes of local addresses as durations; default ${d.addressLifetime.valid}.`,
   {
-    valid: duration('Valid lifetime: at least 10s, or "0s" to make addresses permanent.', {
-      default: d.addressLifetime.valid,
-    }),
+    valid: duration('Valid lifetime: at least 10s, or "0s" to make addresses permanent.'),
     preferred: duration(
       'Preferred lifetime, at most valid; follows valid when unset. "0s" (permanent) only with a permanent valid lifetime.',
     ),
   },
-  { default: {} },
 );
+
+const interfaceAddress = (which: string, valid: number, noPrefixRoute: boolean) =>
+  obj(`How addresses are added to ${which}.`, {
+    validLifetime: int(
+      `Valid lifetime in seconds: 0 (permanent) or at least 60; default ${valid}. A finite lifetime, renewed long before it ends, keeps CNI plugins and DHCP clients from taking the address for the node's own.`,
+      { minimum: 0 },
+    ),
+    preferredLifetime: int(
+      "Preferred lifetime in seconds, at most validLifetime; follows validLifetime when unset.",
+      { minimum: 0 },
+    ),
+    noPrefixRoute: bool(
+      `Ask the kernel not to add a prefix route for the address; default ${noPrefixRoute}.`,
+    ),
+  });
+
+const addressConfig = obj("Lifetimes and flags of the addresses the agent adds.", {
+  localInterface: interfaceAddress("the local interface (local addresses)", 300, true),
+  dummyInterface: interfaceAddress("the dummy interface (remote addresses)", 0, false),
+});
 
 export const lbNodeAgentCrd = crd({
   group: "purelb.io",
@@ -45,6 +82,9 @@ export const lbNodeAgentCrd = crd({
   spec: obj(
     "How the node agent announces addresses.",
     {
+      nodeSelector: labelSelector(
+        "Nodes this configuration applies to. Unset or empty: every node (a catch-all). Where several match a node, one with a non-empty selector wins over a catch-all, then the first by namespace/name.",
+      ),
       local: obj(
         "Interfaces and announcement of addresses.",
         {
@@ -52,12 +92,16 @@ export const lbNodeAgentCrd = crd({
             'Regular expression matching the interface that takes local addresses (e.g. "^enp[0-9]s0$"), or "default" for the interface of the default route.',
             { default: d.localInterface },
           ),
-          extInterface: str(
-            "Interface that takes remote addresses; created as a dummy interface when missing.",
-            {
-              default: d.extInterface,
-            },
+          dummyInterface: str(
+            `Interface that takes remote addresses; created as a dummy interface when missing. Default ${d.extInterface}.`,
           ),
+          interfaces: arr(
+            "More interfaces, by exact name, that may take local addresses and whose subnets the node offers in elections, besides localInterface. Names missing on a node are skipped.",
+            str("An interface name."),
+          ),
+          garpConfig,
+          addressConfig,
+          extInterface: str("Deprecated: use dummyInterface (same meaning)."),
           garp,
           addressLifetime,
         },
@@ -89,22 +133,22 @@ export const lbNodeAgentCrd = crd({
       description: "Interface for local addresses.",
     },
     {
-      name: "Ext Interface",
+      name: "Dummy Interface",
       type: "string",
-      jsonPath: ".spec.local.extInterface",
+      jsonPath: ".spec.local.dummyInterface",
       description: "Interface for remote addresses.",
     },
     {
       name: "GARP",
       type: "boolean",
-      jsonPath: ".spec.local.garp.enabled",
+      jsonPath: ".spec.local.garpConfig.enabled",
       description: "Whether announcements are sent.",
     },
     {
       name: "Lifetime",
-      type: "string",
-      jsonPath: ".spec.local.addressLifetime.valid",
-      description: "Valid lifetime of local addresses.",
+      type: "integer",
+      jsonPath: ".spec.local.addressConfig.localInterface.validLifetime",
+      description: "Valid lifetime of local addresses, in seconds.",
     },
   ],
 });
