@@ -22,7 +22,7 @@ import { fileURLToPath } from "node:url";
 import { Document, parse, parseAllDocuments, stringify } from "yaml";
 import { lbNodeAgentCrd, serviceGroupCrd } from "../lib/k8s/crds";
 import { Schema, schemaOf } from "../lib/k8s/crds/schema";
-import { lbNodeAgentDefaults } from "../lib/k8s/lbnodeagent";
+import { chartLocalSpec, lbNodeAgentDefaults } from "../lib/k8s/lbnodeagent";
 import { AGENT_NODE_FLAGS } from "../lib/agent/node-flags";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -173,10 +173,9 @@ export function defaultValues(version: string) {
       name: "default",
       spec: {
         local: {
-          localInterface: d.localInterface,
-          extInterface: d.extInterface,
-          garp: { ...d.garp },
-          addressLifetime: { ...d.addressLifetime },
+          ...chartLocalSpec,
+          garpConfig: { ...chartLocalSpec.garpConfig },
+          addressConfig: { localInterface: { ...chartLocalSpec.addressConfig.localInterface } },
         },
         lease: { ...d.lease },
       },

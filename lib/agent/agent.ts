@@ -35,6 +35,7 @@ import {
   serviceUpdated,
 } from "./metrics";
 import { VanishBackoff } from "./vanish";
+import { chooseAgentConfig } from "./node-select";
 
 /** The kernel side, as the agent needs it (RtNetlink in production). */
 export interface Kernel {
@@ -100,6 +101,8 @@ export class NodeAgent {
   private readonly agentSpecs = new Map<string, LBNodeAgentSpec | undefined>();
   config: AgentConfig = parseAgentConfig(undefined).config;
   private configText = "";
+  /** This node's labels, read when configuration is delivered (as the Go PureLB does). */
+  private nodeLabels: Record<string, string> = {};
   private synced = false;
   private stopped = false;
   private running?: Promise<void>;
@@ -208,8 +211,25 @@ export class NodeAgent {
     this.applyConfig();
   }
 
+  /** The Node's labels changed: the LBNodeAgent it follows may too. */
+  setNodeLabels(labels: Record<string, string>): void {
+    this.nodeLabels = labels;
+    this.applyConfig();
+  }
+
   private applyConfig(): void {
-    const first = [...this.agentSpecs.keys()].sort()[0];
+    const choice = chooseAgentConfig(
+      [...this.agentSpecs].map(([name, spec]) => ({ namespace: "", name, spec })),
+      this.nodeLabels,
+    );
+    for (const i of choice.ignored)
+      Log.warn(
+        { lbnodeagent: i.name, chosen: choice.chosen?.name },
+        "LBNodeAgent also matches this node but is ignored: a more specific selector or an earlier name wins",
+      );
+    for (const i of choice.invalid)
+      Log.warn({ lbnodeagent: i.agent.name, reason: i.reason }, "LBNodeAgent selector is invalid");
+    const first = choice.chosen?.name;
     const { config, problems } = parseAgentConfig(
       first === undefined ? undefined : this.agentSpecs.get(first),
     );

@@ -88,7 +88,9 @@ export function localCapable(ifaces: NodeInterface[], config: AgentConfig): Node
       i.name !== "lo" &&
       i.name !== config.extInterface &&
       i.name !== "kube-lb0" &&
-      (config.localInterface === "default" || config.localInterface.test(i.name)),
+      (config.localInterface === "default" ||
+        config.localInterface.test(i.name) ||
+        config.interfaces.includes(i.name)),
   );
 }
 

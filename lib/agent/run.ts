@@ -177,12 +177,24 @@ export async function runAgent(opts: AgentRunOptions): Promise<RunningAgent> {
           .catch(err => void Log.error({ err: String(err) }, "BGP could not start"))
       : undefined;
 
+  // The Node's labels pick the LBNodeAgent (spec.nodeSelector). Like the Go PureLB, they are
+  // read when configuration is delivered, not watched.
+  const readLabels = () =>
+    client
+      .request<{ metadata?: { labels?: Record<string, string> } }>("GET", `/api/v1/nodes/${node}`)
+      .then(n => a.setNodeLabels(n.metadata?.labels ?? {}))
+      .catch(err =>
+        Log.warn({ node, err: String(err) }, "cannot read the Node's labels for nodeSelector"),
+      );
   const configs = new Informer<LBNodeAgent>(
     client,
     ns("purelb.io/v2/namespaces/{ns}/lbnodeagents"),
     raw => raw as LBNodeAgent,
     {
-      upsert: (_k, o) => a.upsertAgentConfig(o.metadata.name, o.spec),
+      upsert: (_k, o) => {
+        a.upsertAgentConfig(o.metadata.name, o.spec);
+        void readLabels();
+      },
       remove: key => a.removeAgentConfig(key.split("/")[1]),
     },
     "lbnodeagents",
@@ -231,6 +243,7 @@ export async function runAgent(opts: AgentRunOptions): Promise<RunningAgent> {
     "endpointslices",
   );
 
+  await readLabels();
   try {
     await configs.start();
   } catch (err) {
