@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds the binaries the test control plane (tests/harness) runs:
-# kube-apiserver, kubectl and etcd from hack/tools/go.mod, helm from
-# hack/tools/helm/go.mod. Each lands in a cache outside git, keyed by version:
+# Builds the binaries the test control plane (tests/harness) and the test
+# cluster (tests/cluster) run: kube-apiserver, kubectl, etcd and, for the
+# cluster, kube-controller-manager, kube-scheduler, kubelet and kube-proxy
+# from hack/tools/go.mod; helm from hack/tools/helm/go.mod. Each lands in a cache outside git, keyed by version:
 #   ${PURELB_TOOLS_DIR:-$HOME/.cache/purelb-tools}/<name>-<version>/<name>
 # with stable symlinks in .../bin/. A binary already in the cache is not
 # rebuilt, so a second run only re-links.
@@ -10,7 +11,10 @@
 #   (ca-certificates for the Go module proxy; openssl is what the harness
 #   uses to make certificates at run time). Go >= 1.24 must be on PATH too;
 #   Debian bookworm's golang (1.19) is too old for these modules.
-# Each cold build takes ~2-3 min and ~1 GB of RAM on 2 cores.
+# Each cold build takes ~2-3 min and ~1 GB of RAM on 2 cores; kubelet ~200 s
+# and 1.5 GB, kube-controller-manager ~100 s and 1.9 GB.
+# PURELB_TOOLS_ONLY="kube-apiserver kubectl etcd helm" limits the run to those
+# (the control plane alone, without the cluster's binaries).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -74,14 +78,23 @@ build() {
   ln -sfn "../$name-$version/$name" "$cache/bin/$name"
 }
 
-build kube-apiserver "$k8s" "$tools" k8s.io/kubernetes/cmd/kube-apiserver "$k8s_ldflags"
-build kubectl "$k8s" "$tools" k8s.io/kubernetes/cmd/kubectl "$k8s_ldflags"
-build etcd "$etcd" "$tools" ./etcd ""
-build helm "$helm" "$tools/helm" helm.sh/helm/v3/cmd/helm "$helm_ldflags"
+k8s_cmds=(kube-apiserver kubectl kube-controller-manager kube-scheduler kubelet kube-proxy)
+all=("${k8s_cmds[@]}" etcd helm)
+read -r -a wanted <<<"${PURELB_TOOLS_ONLY:-${all[*]}}"
+for name in "${wanted[@]}"; do
+  case " ${all[*]} " in *" $name "*) ;; *) die "PURELB_TOOLS_ONLY: unknown tool $name" ;; esac
+done
+for name in "${wanted[@]}"; do
+  case $name in
+    etcd) build etcd "$etcd" "$tools" ./etcd "" ;;
+    helm) build helm "$helm" "$tools/helm" helm.sh/helm/v3/cmd/helm "$helm_ldflags" ;;
+    *) build "$name" "$k8s" "$tools" "k8s.io/kubernetes/cmd/$name" "$k8s_ldflags" ;;
+  esac
+done
 
 command -v openssl >/dev/null ||
   echo "build-tools: note: tests/harness also needs openssl (apt-get install openssl)" >&2
 echo "tools in $cache/bin:"
-for name in kube-apiserver kubectl etcd helm; do
+for name in "${wanted[@]}"; do
   echo "  $cache/bin/$name -> $(readlink "$cache/bin/$name")"
 done

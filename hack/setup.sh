@@ -12,7 +12,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # golang-github-osrg-gobgp-dev: gobgp's .proto files, loaded at run time (lib/bgp/proto.ts).
 # prometheus (with promtool): the metrics tests start their own on 127.0.0.1 and check the
 #   alert rules with promtool; the packaged service is not used.
-packages=(ca-certificates openssl iproute2 tcpdump gobgpd golang-github-osrg-gobgp-dev bird2 prometheus)
+# containerd runc containernetworking-plugins iptables nftables conntrack curl: the test
+#   cluster's nodes (tests/cluster); the harness starts each daemon inside a node's own
+#   namespaces with its own configuration; the packages' services stay unused.
+packages=(ca-certificates openssl iproute2 tcpdump gobgpd golang-github-osrg-gobgp-dev bird2 prometheus
+  containerd runc containernetworking-plugins iptables nftables conntrack curl)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

@@ -35,13 +35,23 @@ export interface ControlPlaneOptions {
   bindAddress?: string;
   /** For certs, etcd data, logs and kubeconfig; kept by stop(). Default: a temp dir stop() removes. */
   dir?: string;
+  /** More subject alternative names for the serving certificate, e.g. "IP:192.0.2.2". */
+  sans?: string[];
+  /**
+   * Keep the ServiceAccount admission plugin, for a cluster whose controller-manager creates
+   * each namespace's ServiceAccounts (Pods then get their tokens mounted).
+   */
+  serviceAccounts?: boolean;
+  /** Extra environment for kube-apiserver, e.g. HTTPS_PROXY for its connections to nodes. */
+  apiserverEnv?: Record<string, string>;
 }
 
 type Tool = "kube-apiserver" | "kubectl" | "helm" | "etcd";
 
 const READY_TIMEOUT_MS = 60_000;
 const STOP_GRACE_MS = 5_000;
-const SERVICE_CIDRS = "10.96.0.0/16,fd00:10:96::/108";
+/** ClusterIP ranges; inside test network namespaces only, never on a host interface. */
+export const SERVICE_CIDRS = "10.96.0.0/16,fd00:10:96::/108";
 
 export function toolPath(name: Tool): string {
   const dir = process.env.PURELB_TOOLS_DIR ?? join(homedir(), ".cache", "purelb-tools");
@@ -90,7 +100,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     })());
 
   try {
-    const pki = makeCerts(dir, bindAddress);
+    const pki = makeCerts(dir, bindAddress, opts.sans ?? []);
     const [etcdClient, etcdPeer, apiPort] = await freePorts(3);
     const etcdUrl = `http://127.0.0.1:${etcdClient}`;
     const peerUrl = `http://127.0.0.1:${etcdPeer}`;
@@ -131,13 +141,14 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       `--service-account-signing-key-file=${pki.saKey}`,
       // There is no controller-manager to create each namespace's 'default'
       // ServiceAccount, and the ServiceAccount plugin rejects Pods without it.
-      "--disable-admission-plugins=ServiceAccount",
+      ...(opts.serviceAccounts ? [] : ["--disable-admission-plugins=ServiceAccount"]),
       // PureLB's node agent is privileged; let tests create such Pods.
       "--allow-privileged=true",
       "--profiling=false",
       ...(opts.apiserverArgs ?? []),
     ];
-    procs.push(launch(dir, "kube-apiserver", apiserverBin, apiserverArgs));
+    const apiserverEnv = { ...process.env, ...opts.apiserverEnv };
+    procs.push(launch(dir, "kube-apiserver", apiserverBin, apiserverArgs, apiserverEnv));
 
     const server = `https://${urlHost(bindAddress)}:${apiPort}`;
     const tls = {
@@ -158,7 +169,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       const i = procs.findIndex(p => p.name === "kube-apiserver");
       await terminate(procs[i]);
       await delay(downMs);
-      procs[i] = launch(dir, "kube-apiserver", apiserverBin, apiserverArgs);
+      procs[i] = launch(dir, "kube-apiserver", apiserverBin, apiserverArgs, apiserverEnv);
       await waitFor(procs, async () => (await get(server, "/readyz", tls)) === 200);
     };
     return { kubeconfig, server, dir, stop, restartApiserver };
@@ -180,11 +191,17 @@ interface Proc {
   exited: Promise<void>;
 }
 
-function launch(dir: string, name: string, bin: string, args: string[]): Proc {
+function launch(
+  dir: string,
+  name: string,
+  bin: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Proc {
   const log = join(dir, `${name}.log`);
   const fd = openSync(log, "a");
   try {
-    const child = spawn(bin, args, { cwd: dir, stdio: ["ignore", fd, fd] });
+    const child = spawn(bin, args, { cwd: dir, stdio: ["ignore", fd, fd], env });
     const exited = new Promise<void>(resolve => {
       child.once("exit", () => resolve());
       // spawn failures emit 'error' and never 'exit'
@@ -277,7 +294,7 @@ interface Pki {
   saPub: string;
 }
 
-function makeCerts(dir: string, bindAddress: string): Pki {
+function makeCerts(dir: string, bindAddress: string, extraSans: string[]): Pki {
   const pki = join(dir, "pki");
   mkdirSync(pki, { recursive: true });
   // Runs in the pki dir with its plain file names, so no argument needs quoting.
@@ -330,6 +347,7 @@ function makeCerts(dir: string, bindAddress: string): Pki {
     "DNS:kubernetes.default",
     "DNS:kubernetes.default.svc",
     isIP(bindAddress) ? `IP:${bindAddress}` : `DNS:${bindAddress}`,
+    ...extraSans,
   ];
   leaf(
     "apiserver",

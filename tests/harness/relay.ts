@@ -30,17 +30,18 @@ export function unixToTcp(socketPath: string, port: number, host = "127.0.0.1"):
 }
 
 /**
- * Source of a node program that listens on 127.0.0.1:<port> and forwards to a unix socket;
- * run with `node -e` inside a namespace (no TypeScript loader needed, so it starts at once).
+ * Source of a node program that listens on <host>:<port> (host 127.0.0.1 unless given) and
+ * forwards to a unix socket; run with `node -e` inside a namespace (no TypeScript loader
+ * needed, so it starts at once).
  */
 export const TCP_TO_UNIX_JS = `
 const net = require("node:net");
-const [port, path] = process.argv.slice(1);
+const [port, path, host = "127.0.0.1"] = process.argv.slice(1);
 const server = net.createServer(c => {
   const u = net.createConnection(path);
   c.pipe(u); u.pipe(c);
   const end = () => { c.destroy(); u.destroy(); };
   for (const s of [c, u]) { s.on("error", end); s.on("close", end); }
 });
-server.listen(Number(port), "127.0.0.1", () => console.log("relay ready"));
+server.listen(Number(port), host, () => console.log("relay ready"));
 `;
