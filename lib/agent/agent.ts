@@ -23,6 +23,7 @@ import {
   Change,
   planChanges,
 } from "./desired";
+import { planAnnouncements } from "./announcing";
 import {
   agentSynced,
   announcedAddresses,
@@ -83,6 +84,8 @@ export interface ReconcileReport {
 }
 
 const RETRY_MS = 5_000;
+/** While an IPv6 copy is in duplicate address detection (1-2 s), look again this often. */
+const DAD_POLL_MS = 500;
 /** Up to this many changes are logged one by one; more get one summary line. */
 const LOG_EACH = 16;
 
@@ -123,6 +126,9 @@ export class NodeAgent {
   private readonly failed = new Map<string, string>();
   /** Local addresses held now, for re-announcement. */
   private readonly heldLocal = new Map<string, AnnounceTarget>();
+  /** Local addresses announced since this node last gained them (announcing.ts). */
+  private announced = new Set<string>();
+  private dadTimer?: NodeJS.Timeout;
   private readonly vanish = new VanishBackoff();
   private readonly hash = cachedHash();
   private readonly now: () => number;
@@ -351,6 +357,7 @@ export class NodeAgent {
         name: l.name,
         mac: l.mac,
         up: l.up,
+        carrier: l.carrier,
         loopback: l.loopback,
       })),
       held: addrs.map(a => ({ ...a, ifname: names.get(a.ifindex) ?? "" })),
@@ -462,11 +469,13 @@ export class NodeAgent {
       );
     }
 
-    // Local addresses: announce the fresh ones, record who announces, notice problems.
+    // Local addresses: record who announces, announce, notice problems.
+    const placed: DesiredAddress[] = [];
     for (const d of desired.addresses.values()) {
       if (d.kind !== "local") continue;
       const iface = byName.get(d.ifname)!;
       if (deferred.has(d.address) || failures.some(f => f.d.address === d.address)) continue;
+      placed.push(d);
       this.heldLocal.set(d.address, {
         ifindex: iface.index,
         ifname: iface.name,
@@ -497,12 +506,26 @@ export class NodeAgent {
         }
       }
     }
-    const announce: AnnounceTarget[] = [];
+    const announcing = planAnnouncements({
+      placed,
+      held: new Map(ours.map(h => [h.address, h])),
+      fresh: new Set(fresh.map(d => d.address)),
+      linkUp: name => {
+        const i = byName.get(name);
+        return !!i && i.up && i.carrier !== false;
+      },
+      announced: this.announced,
+    });
+    this.announced = announcing.announced;
+    const announce = announcing.now.flatMap(d => this.heldLocal.get(d.address) ?? []);
+    // The kernel notifies when DAD ends; looking again soon covers a lost notification.
+    clearTimeout(this.dadTimer);
+    if (announcing.tentative.length) {
+      this.dadTimer = setTimeout(() => this.trigger(), DAD_POLL_MS);
+      this.dadTimer.unref();
+    }
     for (const d of fresh) {
-      if (d.kind !== "local") continue;
-      const t = this.heldLocal.get(d.address);
-      if (!t) continue;
-      announce.push(t);
+      if (d.kind !== "local" || !this.heldLocal.has(d.address)) continue;
       for (const key of d.services) {
         const svc = this.services.get(key);
         if (svc)
@@ -670,22 +693,26 @@ export class NodeAgent {
       void this.opts.announcer.announce(
         t,
         settings,
-        () => this.heldLocal.get(t.address)?.ifindex === t.ifindex,
+        () => this.announced.has(t.address) && this.heldLocal.get(t.address)?.ifindex === t.ifindex,
       );
     if (targets.length) setImmediate(() => this.announceSoon(targets, settings));
   }
 
   private refreshAnnouncements(): void {
-    this.announceSoon([...this.heldLocal.values()], { ...this.config.garp, count: 1 });
+    // Only what was announced: not a copy in DAD, not one on a link that is down.
+    const targets = [...this.heldLocal.values()].filter(t => this.announced.has(t.address));
+    this.announceSoon(targets, { ...this.config.garp, count: 1 });
   }
 
   /** Stops reconciling and removes every address PureLB added on this node. */
   async withdrawAll(): Promise<number> {
     this.stopped = true;
-    for (const t of [this.expiryTimer, this.retryTimer, this.backoffTimer]) clearTimeout(t);
+    for (const t of [this.expiryTimer, this.retryTimer, this.backoffTimer, this.dadTimer])
+      clearTimeout(t);
     for (const t of [this.renewTimer, this.refreshTimer]) clearInterval(t);
     await this.running?.catch(() => {});
     this.heldLocal.clear();
+    this.announced.clear();
     const { held } = await this.readKernel();
     const ours = held.filter(h => isOurs(h, this.config, this.groups));
     const results = await Promise.allSettled(

@@ -21,6 +21,8 @@ export interface NodeInterface {
   name: string;
   mac: Buffer;
   up: boolean;
+  /** Undefined when the kernel did not say. */
+  carrier?: boolean;
   loopback: boolean;
 }
 

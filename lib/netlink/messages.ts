@@ -39,6 +39,7 @@ const IFLA = { ADDRESS: 1, IFNAME: 3, LINKINFO: 18 } as const;
 const IFLA_INFO_KIND = 1;
 export const IFF_UP = 0x1;
 const IFF_LOOPBACK = 0x8;
+const IFF_LOWER_UP = 0x10000;
 
 /** The kernel's "forever" lifetime. */
 export const INFINITY_LIFE = 0xffffffff;
@@ -70,6 +71,8 @@ export interface KernelLink {
   index: number;
   name: string;
   up: boolean;
+  /** IFF_LOWER_UP: the link has carrier (a cable, a veth peer that is up). */
+  carrier?: boolean;
   loopback: boolean;
   /** Hardware address, 6 bytes for Ethernet; empty when the link has none. */
   mac: Buffer;
@@ -260,6 +263,7 @@ export function decodeLink(body: Buffer): KernelLink | undefined {
     index: body.readInt32LE(4),
     name: readCString(name),
     up: (flags & IFF_UP) !== 0,
+    carrier: (flags & IFF_LOWER_UP) !== 0,
     loopback: (flags & IFF_LOOPBACK) !== 0,
     mac: Buffer.from(attrs.get(IFLA.ADDRESS) ?? Buffer.alloc(0)),
     kind: kind ? readCString(kind) : undefined,

@@ -64,7 +64,7 @@ describe("rtnetlink messages", () => {
     expect([...m.keys()]).toEqual([3]);
   });
 
-  it("decodes a link with its name, kind and MAC", () => {
+  it("decodes a link with its name, kind, carrier and MAC", () => {
     const msg = encodeCreateLink("kube-lb0", "dummy");
     const withMac = Buffer.concat([msg, attr(1, Buffer.from("020000000001", "hex"))]);
     withMac.writeInt32LE(5, 4);
@@ -73,9 +73,12 @@ describe("rtnetlink messages", () => {
       index: 5,
       name: "kube-lb0",
       up: true,
+      carrier: false,
       loopback: false,
       mac: Buffer.from("020000000001", "hex"),
       kind: "dummy",
     });
+    withMac.writeUInt32LE(0x10001, 8);
+    expect(decodeLink(withMac)?.carrier).toBe(true);
   });
 });
