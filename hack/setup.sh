@@ -15,8 +15,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # containerd runc containernetworking-plugins iptables nftables conntrack curl: the test
 #   cluster's nodes (tests/cluster); the harness starts each daemon inside a node's own
 #   namespaces with its own configuration; the packages' services stay unused.
+# mmdebstrap buildah gcc libc6-dev: the test cluster's container images (hack/images/build.sh).
 packages=(ca-certificates openssl iproute2 tcpdump gobgpd golang-github-osrg-gobgp-dev bird2 prometheus
-  containerd runc containernetworking-plugins iptables nftables conntrack curl)
+  containerd runc containernetworking-plugins iptables nftables conntrack curl
+  mmdebstrap buildah gcc libc6-dev)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then
@@ -27,3 +29,10 @@ fi
 command -v go >/dev/null || { echo "setup: Go >= 1.24 is needed on PATH to build the test control plane" >&2; exit 1; }
 npm ci --no-audit --no-fund
 bash hack/build-tools.sh
+# The one-machine cluster's images (cached; seconds when nothing changed). Building them
+# needs root, as does the cluster itself.
+if ((EUID == 0)); then
+  bash hack/images/build.sh
+else
+  echo "setup: not root, so the cluster images are not built (hack/images/build.sh needs root)"
+fi

@@ -1,0 +1,3 @@
+module purelb.io/hack/images/echo
+
+go 1.24
