@@ -25,8 +25,6 @@ import {
 import { heartbeatsDropped, heartbeatsReceived, heartbeatsSent } from "./metrics";
 import type { PeerView } from "../election/membership";
 
-export const DEFAULT_HEARTBEAT_PORT = 7934;
-
 export interface HeartbeatOptions {
   node: string;
   key: Buffer;

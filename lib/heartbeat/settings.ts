@@ -1,9 +1,7 @@
 import { readFileSync } from "node:fs";
 import { Log } from "../log";
-import { DEFAULT_HEARTBEAT_PORT } from "./heartbeat";
+import { DEFAULT_HEARTBEAT_PORT, DEFAULT_KEY_FILE } from "./defaults";
 import { MIN_KEY_BYTES } from "./wire";
-
-export const DEFAULT_KEY_FILE = "/etc/purelb/heartbeat/key";
 
 export interface HeartbeatSettings {
   key: Buffer;
