@@ -203,9 +203,10 @@ export class ClientLoop {
     else if (kind === "fail") this.failed.push({ at: Number(at), error: rest });
   }
 
-  /** Reachability so far, or over [from, to] (epoch ms). */
-  report(from = this.startedAt, to = this.stoppedAt ?? Date.now()): Reachability {
-    return reachability(this.answers, this.failed, from, to);
+  /** Reachability so far, or over [from, to] (epoch ms; cut off where the loop stopped). */
+  report(from = this.startedAt, to = Infinity): Reachability {
+    const end = Math.min(to, this.stoppedAt ?? Date.now());
+    return reachability(this.answers, this.failed, from, end);
   }
 
   /** The first answer at or after `t` (epoch ms), waiting up to timeoutMs for it. */

@@ -21,6 +21,11 @@
 //    DAD_GRACE_MS.
 // At the end, with every agent back, each address is on its winner and nowhere else.
 //
+// And clients follow: a client requests some of the addresses every 100 ms throughout, and
+// after every step it is answered again within that step's bound (see clientBound). Addresses
+// with DAD are not watched: while a killed node's stale copy defends one, no other node can
+// take it over (their copies fail DAD), so its gaps depend on lifetimes, not on the agents.
+//
 // Namespaces and processes go in afterAll, and through the exit hooks of the Lab (namespaces,
 // agents, relays) and the control plane if the run dies first. Processes are killed by PID.
 //
@@ -32,6 +37,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { electWinner, Member } from "../../lib/election/election";
 import { parseSubnets } from "../../lib/election/lease";
 import { AgentLab, NS as SYSTEM_NS, waitFor } from "../harness/agentlab";
+import { ClientLoop, NameServers } from "../harness/client-loop";
 import { ensureNamespace } from "../harness/kube";
 import { netnsUnavailable, run } from "../harness/netns";
 import { prng } from "../harness/prng";
@@ -59,6 +65,45 @@ const DAD_GRACE_MS = 5_000;
 const CHAOS_MS = 35_000;
 const MIN_KILLS = 8;
 const SAMPLE_MS = 150;
+/** Watched by a client: IPv4 and IPv6 without DAD, on the subnet the client is on. */
+const WATCHED = ["192.0.2.200", "192.0.2.202", "2001:db8::300"];
+
+/** A kill, or a restart from its start until the agent was ready. */
+interface Step {
+  kind: "SIGTERM" | "SIGKILL" | "restart";
+  node: string;
+  t: number;
+  readyAt?: number;
+}
+
+/**
+ * By when the client must be answered again after a step, as in the failover cases: a SIGTERM
+ * hands over at once (1 s), a SIGKILL waits for the Lease to lapse (Lease + 1 s), a restarted
+ * agent takes its addresses back within 1 s of being ready.
+ */
+function clientDeadline(s: Step): number {
+  if (s.kind === "SIGTERM") return s.t + 1_000;
+  if (s.kind === "SIGKILL") return s.t + LEASE_S * 1000 + 1_000;
+  return (s.readyAt ?? s.t) + 1_000;
+}
+
+/**
+ * The window judged after step `x` (from the kill, or from the moment a restarted agent was
+ * ready) and the longest the client may go unanswered in it: until the latest deadline of the
+ * steps in play around it (a dead node's Lease that has not lapsed yet, or a node still
+ * starting, can hold an election up).
+ */
+function clientBound(x: Step, steps: Step[]): { from: number; to: number; allowedMs: number } {
+  const from = x.readyAt ?? x.t;
+  const own = clientDeadline(x);
+  const to = own + 2_000;
+  let deadline = own;
+  for (const s of steps) {
+    if ((s.readyAt ?? s.t) >= x.t - SETTLE_MS && s.t <= to)
+      deadline = Math.max(deadline, clientDeadline(s));
+  }
+  return { from, to, allowedMs: deadline - from };
+}
 
 /** 198.51.100.0/24 is on n1 and n2 only: its address has two candidates, sometimes none. */
 const EXTRA_SUBNET: Record<string, string> = { n1: "198.51.100.11/24", n2: "198.51.100.12/24" };
@@ -143,6 +188,8 @@ describe.skipIf(!!unavailable)(
   `node agent chaos: random SIGTERM/SIGKILL of agents (seed ${SEED})`,
   () => {
     let L: AgentLab;
+    let servers: NameServers | undefined;
+    const steps: Step[] = [];
     const rnd = prng(SEED);
     const state: Record<string, NodeState> = {};
     let version = 0;
@@ -346,6 +393,7 @@ describe.skipIf(!!unavailable)(
     async function kill(node: string, signal: NodeJS.Signals): Promise<void> {
       const child = L.agents.get(node)!;
       stats.kills[signal]++;
+      steps.push({ kind: signal as Step["kind"], node, t: Date.now() });
       note(`${signal} ${node} (pid ${child.pid})`);
       setPhase(node, "stopping", { signal, stale: undefined });
       await L.stopAgent(node, signal);
@@ -368,9 +416,12 @@ describe.skipIf(!!unavailable)(
       if (aborted) return;
       note(`starting ${node}`);
       setPhase(node, "starting");
+      const step: Step = { kind: "restart", node, t: Date.now() };
+      steps.push(step);
       try {
         await L.startAgent(node);
         const now = Date.now();
+        step.readyAt = now;
         setPhase(node, "running", {
           syncedAt: now,
           signal: undefined,
@@ -453,6 +504,7 @@ describe.skipIf(!!unavailable)(
       });
       for (const s of SERVICES)
         await L.service(APP, s.name, { group: s.group, poolType: "local", ips: s.ips });
+      servers = await NameServers.start(L.lab);
       const t = Date.now();
       await Promise.all(NODES.map(n => L.startAgent(n)));
       console.log(`three agents synced in ${Date.now() - t} ms`);
@@ -475,6 +527,7 @@ describe.skipIf(!!unavailable)(
       timers.clear();
       // A restart under way normally syncs within a second or two; L.stop() ends it otherwise.
       await Promise.race([Promise.allSettled([...pending]), sleep(5_000)]);
+      await servers?.stop();
       await L?.stop();
       expect(run("ip", ["netns", "list"]), msg("lab namespaces left behind")).not.toMatch(
         new RegExp(`plb-${process.pid}-`),
@@ -530,6 +583,9 @@ describe.skipIf(!!unavailable)(
         `winners with all agents up: ${ADDRESSES.map(a => `${a}->${winner(a, NODES)}`).join(", ")}`,
       );
 
+      const loops = await Promise.all(
+        WATCHED.map(ip => ClientLoop.start(L.lab, ip, { maxMs: 180_000 })),
+      );
       T0 = Date.now();
       lastChange = T0;
       const sampling = sampler();
@@ -606,6 +662,25 @@ describe.skipIf(!!unavailable)(
       }
       aborted = true;
       await sampling;
+      await Promise.all(loops.map(l => l.stop()));
+
+      // Clients: after every step, answered again within its bound.
+      const clientGaps: string[] = [];
+      for (const loop of loops) {
+        const whole = loop.report();
+        clientGaps.push(
+          `${loop.vip}: longest gap ${whole.longestGapMs} ms, ${whole.failures}/${whole.requests} unanswered, by ${JSON.stringify(whole.answeredBy)}`,
+        );
+        for (const x of steps) {
+          const { from, to, allowedMs } = clientBound(x, steps);
+          const r = loop.report(from, to);
+          if (r.longestGapMs > allowedMs)
+            violation(
+              `client of ${loop.vip}: after ${x.kind} ${x.node} at ${rel(x.t)}${x.readyAt ? ` (ready ${rel(x.readyAt)})` : ""}, unanswered for ${r.longestGapMs} ms from ${rel(r.gapFrom)}; allowed ${allowedMs} ms`,
+            );
+        }
+      }
+      console.log(`clients during the chaos (seed ${SEED}):\n  ${clientGaps.join("\n  ")}`);
 
       const summary =
         `${kills} kills (${stats.kills.SIGTERM} SIGTERM, ${stats.kills.SIGKILL} SIGKILL) in ${rel()}; ${stats.samples} samples, ` +
