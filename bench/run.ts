@@ -8,6 +8,7 @@ const suites: [string, () => Promise<{ run(): Promise<BenchResult[]> }>][] = [
   ["admission (in-process)", () => import("./admission")],
   ["allocator on a real control plane", () => import("./controlplane")],
   ["node agent (netns, root)", () => import("./agent")],
+  ["API outage (netns, root)", () => import("./outage")],
   ["client failover (netns, root)", () => import("./failover-client")],
   ["BGP (netns, root)", () => import("./bgp")],
 ];

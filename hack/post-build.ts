@@ -24,6 +24,12 @@ import { lbNodeAgentCrd, serviceGroupCrd } from "../lib/k8s/crds";
 import { Schema, schemaOf } from "../lib/k8s/crds/schema";
 import { chartLocalSpec, lbNodeAgentDefaults } from "../lib/k8s/lbnodeagent";
 import { AGENT_NODE_FLAGS } from "../lib/agent/node-flags";
+import {
+  DEFAULT_HEARTBEAT_PORT,
+  DEFAULT_KEY_FILE,
+  HEARTBEAT_KEY_DIR,
+  HEARTBEAT_SECRET,
+} from "../lib/heartbeat/defaults";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -150,6 +156,9 @@ export function defaultValues(version: string) {
       imagePullPolicy: "IfNotPresent",
       logLevel: "info",
       metricsPort: 9091,
+      // Agents heartbeat each other on this UDP port, so local addresses stay through an API
+      // server outage; the key is the Secret purelb-heartbeat (generated, kept on upgrades).
+      heartbeat: { enabled: true, port: DEFAULT_HEARTBEAT_PORT },
       priorityClassName: "system-node-critical",
       terminationGracePeriodSeconds: 15,
       nodeSelector: { "kubernetes.io/os": "linux" } as Record<string, string>,
@@ -246,6 +255,7 @@ function valuesSchema(): Record<string, JsonSchema> {
         imagePullPolicy: pullPolicy,
         logLevel,
         metricsPort: port,
+        heartbeat: s.obj({ enabled: s.bool, port }, { required: ["enabled", "port"] }),
         priorityClassName: s.str(),
         terminationGracePeriodSeconds: s.int({ minimum: 0 }),
         nodeSelector: s.map,
@@ -366,6 +376,12 @@ function agentContainerEnv(v: PureLBValues, uuid: string) {
     { name: "PURELB_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
     { name: "PURELB_METRICS_PORT", value: String(v.agent.metricsPort) },
     { name: "LOG_LEVEL", value: v.agent.logLevel },
+    ...(v.agent.heartbeat.enabled
+      ? [
+          { name: "PURELB_HEARTBEAT_PORT", value: String(v.agent.heartbeat.port) },
+          { name: "PURELB_HEARTBEAT_KEY_FILE", value: DEFAULT_KEY_FILE },
+        ]
+      : [{ name: "PURELB_HEARTBEAT", value: "off" }]),
     ...(v.agent.bgp.enabled
       ? [
           { name: "PURELB_BGP", value: "true" },
@@ -446,7 +462,12 @@ export function purelbObjects(v: PureLBValues, ctx: Ctx): K8sObject[] {
         imagePullPolicy: v.agent.imagePullPolicy,
         args: [...AGENT_NODE_FLAGS, `/app/launcher/${LAUNCHER_KEY}`, ctx.hash],
         env: agentContainerEnv(v, ctx.uuid),
-        ports: [{ name: "metrics", containerPort: v.agent.metricsPort, protocol: "TCP" }],
+        ports: [
+          { name: "metrics", containerPort: v.agent.metricsPort, protocol: "TCP" },
+          ...(v.agent.heartbeat.enabled
+            ? [{ name: "heartbeat", containerPort: v.agent.heartbeat.port, protocol: "UDP" }]
+            : []),
+        ],
         readinessProbe: { ...probe, periodSeconds: 10 },
         livenessProbe: {
           ...probe,
@@ -466,6 +487,9 @@ export function purelbObjects(v: PureLBValues, ctx: Ctx): K8sObject[] {
         volumeMounts: [
           { name: "launcher", mountPath: "/app/launcher", readOnly: true },
           { name: "run", mountPath: "/app/run" },
+          ...(v.agent.heartbeat.enabled
+            ? [{ name: "heartbeat-key", mountPath: HEARTBEAT_KEY_DIR, readOnly: true }]
+            : []),
         ],
       },
     ];
@@ -520,6 +544,16 @@ export function purelbObjects(v: PureLBValues, ctx: Ctx): K8sObject[] {
             volumes: [
               { name: "launcher", configMap: { name: AGENT_LAUNCHER } },
               { name: "run", emptyDir: { sizeLimit: "32Mi" } },
+              // Optional: without the Secret the agents run on Leases alone (and say so). The
+              // chart creates it; the module YAML cannot carry a secret key, see docs/operating.md.
+              ...(v.agent.heartbeat.enabled
+                ? [
+                    {
+                      name: "heartbeat-key",
+                      secret: { secretName: HEARTBEAT_SECRET, optional: true, defaultMode: 0o400 },
+                    },
+                  ]
+                : []),
             ],
           },
         },
@@ -804,6 +838,15 @@ ${AGENT_NODE_FLAGS.map(f => `            - ${f}\n`).join("")}            - /app/
               value: {{ .Values.agent.metricsPort | quote }}
             - name: LOG_LEVEL
               value: {{ .Values.agent.logLevel | quote }}
+            {{- if .Values.agent.heartbeat.enabled }}
+            - name: PURELB_HEARTBEAT_PORT
+              value: {{ .Values.agent.heartbeat.port | quote }}
+            - name: PURELB_HEARTBEAT_KEY_FILE
+              value: ${DEFAULT_KEY_FILE}
+            {{- else }}
+            - name: PURELB_HEARTBEAT
+              value: "off"
+            {{- end }}
             {{- if .Values.agent.bgp.enabled }}
             - name: PURELB_BGP
               value: "true"
@@ -816,6 +859,11 @@ ${AGENT_NODE_FLAGS.map(f => `            - ${f}\n`).join("")}            - /app/
             - name: metrics
               containerPort: {{ .Values.agent.metricsPort }}
               protocol: TCP
+            {{- if .Values.agent.heartbeat.enabled }}
+            - name: heartbeat
+              containerPort: {{ .Values.agent.heartbeat.port }}
+              protocol: UDP
+            {{- end }}
           readinessProbe:
             httpGet:
               path: /healthz
@@ -849,6 +897,11 @@ ${AGENT_NODE_FLAGS.map(f => `            - ${f}\n`).join("")}            - /app/
               readOnly: true
             - name: run
               mountPath: /app/run
+            {{- if .Values.agent.heartbeat.enabled }}
+            - name: heartbeat-key
+              mountPath: ${HEARTBEAT_KEY_DIR}
+              readOnly: true
+            {{- end }}
         {{- if .Values.agent.bgp.enabled }}
         - name: gobgpd
           image: {{ .Values.agent.bgp.image }}
@@ -882,6 +935,34 @@ ${AGENT_NODE_FLAGS.map(f => `            - ${f}\n`).join("")}            - /app/
         - name: run
           emptyDir:
             sizeLimit: 32Mi
+        {{- if .Values.agent.heartbeat.enabled }}
+        # Optional: without the Secret the agents run on Leases alone (and say so).
+        - name: heartbeat-key
+          secret:
+            secretName: ${HEARTBEAT_SECRET}
+            optional: true
+            defaultMode: 256
+        {{- end }}
+{{- end }}
+`,
+    "purelb-heartbeat-secret.yaml": `{{- if and .Values.agent.enabled .Values.agent.heartbeat.enabled }}
+# The key the node agents authenticate their heartbeats with: generated at install, and kept
+# on upgrades (lookup reads the installed one; helm template, with no cluster, makes a new one).
+{{- $old := lookup "v1" "Secret" "${PURELB_NAMESPACE}" "${HEARTBEAT_SECRET}" }}
+apiVersion: v1
+kind: Secret
+metadata:
+  name: ${HEARTBEAT_SECRET}
+  namespace: ${PURELB_NAMESPACE}
+  labels:
+    app.kubernetes.io/part-of: purelb
+type: Opaque
+data:
+  {{- if and $old $old.data (index $old.data "key") }}
+  key: {{ index $old.data "key" }}
+  {{- else }}
+  key: {{ randAlphaNum 64 | b64enc }}
+  {{- end }}
 {{- end }}
 `,
     "purelb-allocator-rbac.yaml": `# The allocator names this cluster in Netbox by kube-system's uid: read that one Namespace.

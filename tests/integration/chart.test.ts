@@ -248,12 +248,36 @@ describe.skipIf(!kubeconfig)("Helm chart and module YAML (npm run build)", () =>
       PURELB_MODULE_SECRET: `pepr-system/pepr-${uuid}-module`,
       NODE_NAME: "spec.nodeName",
       PURELB_NAMESPACE: "metadata.namespace",
-      PURELB_METRICS_PORT: "9091",
+      PURELB_METRICS_PORT: "7472",
       LOG_LEVEL: "info",
+      PURELB_HEARTBEAT_PORT: "7934",
+      PURELB_HEARTBEAT_KEY_FILE: "/etc/purelb/heartbeat/key",
     });
+    // Heartbeats: the chart generates the shared key; the agent reads it from a file.
+    expect(agent.ports).toContainEqual({ name: "heartbeat", containerPort: 7934, protocol: "UDP" });
+    expect(agent.volumeMounts).toContainEqual({
+      name: "heartbeat-key",
+      mountPath: "/etc/purelb/heartbeat",
+      readOnly: true,
+    });
+    expect(pod.volumes).toContainEqual({
+      name: "heartbeat-key",
+      secret: { secretName: "purelb-heartbeat", optional: true, defaultMode: 0o400 },
+    });
+    const key = (objs: K8sObject[]) =>
+      Buffer.from(
+        (must(objs, "Secret", "purelb-heartbeat").data as Record<string, string>).key,
+        "base64",
+      ).toString();
+    expect(key(objs)).toMatch(/^[A-Za-z0-9]{64}$/);
+    // Without a cluster to look the old one up in, every render makes a new key.
+    expect(key(render())).not.toBe(key(objs));
+    const off = podOf(must(render({ "agent.heartbeat.enabled": false }), "DaemonSet", AGENT));
+    expect(envOf(off.containers[0]).PURELB_HEARTBEAT).toBe("off");
+    expect(off.volumes?.map(v => v.name)).not.toContain("heartbeat-key");
     expect(agent.readinessProbe?.httpGet).toEqual({ path: "/healthz", port: "metrics" });
     expect(agent.ports).toContainEqual(
-      expect.objectContaining({ name: "metrics", containerPort: 9091 }),
+      expect.objectContaining({ name: "metrics", containerPort: 7472 }),
     );
     expect(agent.securityContext).toEqual({
       runAsUser: 0,
@@ -412,6 +436,12 @@ describe.skipIf(!kubeconfig)("Helm chart and module YAML (npm run build)", () =>
     const byKey = (objs: K8sObject[]) => new Map(objs.filter(isOurs).map(o => [key(o), o]));
     const fromChart = byKey(render());
     const fromYaml = byKey(docs(readFileSync(path.join(out, `pepr-module-${uuid}.yaml`), "utf8")));
+    // A published file cannot carry a secret key: the module YAML leaves the heartbeat Secret
+    // to the user (docs/operating.md); the agent's volume for it is optional.
+    const heartbeatSecret = "Secret/purelb-system/purelb-heartbeat";
+    expect(fromChart.has(heartbeatSecret)).toBe(true);
+    expect(fromYaml.has(heartbeatSecret)).toBe(false);
+    fromChart.delete(heartbeatSecret);
     expect([...fromYaml.keys()].sort()).toEqual([...fromChart.keys()].sort());
     for (const [k, o] of fromChart) expect(fromYaml.get(k), k).toEqual(o);
     // Pepr's own pods are hardened the same way in both.
@@ -526,6 +556,25 @@ describe.skipIf(!kubeconfig)("Helm chart and module YAML (npm run build)", () =>
           expect(r.stdout).toContain(`${o} serverside-applied (server dry run)`);
         }
       }
+    });
+
+    it("keeps the heartbeat key of an installed release on upgrade (lookup)", ctx => {
+      skipIfNoBuild(ctx);
+      const existing = "k".repeat(20) + "0123456789".repeat(4) + "kkkk";
+      const secret: K8sObject = {
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name: "purelb-heartbeat", namespace: "purelb-system" },
+        data: { key: Buffer.from(existing).toString("base64") },
+      };
+      applyForReal([secret]);
+      const r = run(toolPath("helm"), ["template", "purelb", chart, "--dry-run=server"]);
+      expect(r.status, r.stderr).toBe(0);
+      const data = must(docs(r.stdout), "Secret", "purelb-heartbeat").data as Record<
+        string,
+        string
+      >;
+      expect(Buffer.from(data.key, "base64").toString()).toBe(existing);
     });
 
     it("gives the agent and the controller exactly the access they need, as the apiserver sees it", async ctx => {
