@@ -156,6 +156,7 @@ export class ClusterNode {
     }
   }
 
+  /** Starts the node's containerd; its root must hold the images already (copySeed). */
   async startContainerd(pauseRef: string): Promise<void> {
     const template = this.path("etc", "cni.template");
     writeFileSync(template, CNI_TEMPLATE);
@@ -168,11 +169,21 @@ export class ClusterNode {
       "--config",
       this.path("etc", "containerd.toml"),
     ]);
+    await this.waitContainerd(CONTAINERD_SOCKET, child);
+  }
+
+  /** Host path of the node's containerd root (its /var/lib/containerd). */
+  get containerdRoot(): string {
+    return this.path("var/lib/containerd");
+  }
+
+  /** Waits until the containerd `child` answers on `socket`. */
+  async waitContainerd(socket: string, child: ChildProcess): Promise<void> {
     const deadline = Date.now() + 30_000;
     for (;;) {
       if (child.exitCode !== null)
         throw new Error(`${this.name}: containerd exited ${child.exitCode}`);
-      const up = await this.exec(["/usr/bin/ctr", "--address", CONTAINERD_SOCKET, "version"], 5_000)
+      const up = await this.exec(["/usr/bin/ctr", "--address", socket, "version"], 5_000)
         .then(() => true)
         .catch(() => false);
       if (up) return;
