@@ -33,7 +33,7 @@ export interface HeartbeatOptions {
   timeoutMs: number;
   /** Called when a node is heard again after silence, or says it leaves. */
   onChange: () => void;
-  /** Whether this node's own Lease is live (sent along, for the peers' logs). */
+  /** Whether this node's own Lease is live: flag bit 0 of every heartbeat, for diagnosis (captures). */
   apiLive?: () => boolean;
   now?: () => number;
   /** Addresses to listen on; default every address. */
