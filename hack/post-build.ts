@@ -13,7 +13,9 @@
 //     /app/node_modules, which a read-only root forbids, so a small launcher (added to the
 //     module Secret) unpacks it to an emptyDir at /app/run after the same sha256 check and runs
 //     it in-process (so SIGTERM reaches the module: the agent deletes its Lease on shutdown).
-//     With the PeprStore CRD shipped in crds/, the controller needs no rights on CRDs at all.
+//     With the PeprStore CRD shipped in crds/, the controller needs no rights on CRDs at all;
+//   - Pepr's webhooks split so that only Services PureLB serves reach its admission pods
+//     (hack/webhooks.ts), with the chart value admission.serviceFailurePolicy.
 // It also writes <out>/purelb-crds.yaml (CRDs only) and <out>/purelb-system.yaml (everything
 // PureLB adds, for `npx pepr deploy` users: that command applies only Pepr's own resources).
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
@@ -24,6 +26,13 @@ import { lbNodeAgentCrd, serviceGroupCrd } from "../lib/k8s/crds";
 import { Schema, schemaOf } from "../lib/k8s/crds/schema";
 import { chartLocalSpec, lbNodeAgentDefaults } from "../lib/k8s/lbnodeagent";
 import { AGENT_NODE_FLAGS } from "../lib/agent/node-flags";
+import {
+  DEFAULT_SERVICE_FAILURE_POLICY,
+  WebhookConfiguration,
+  isWebhookConfiguration,
+  splitServiceWebhook,
+  writeChartWebhooks,
+} from "./webhooks";
 import {
   DEFAULT_HEARTBEAT_PORT,
   DEFAULT_KEY_FILE,
@@ -1342,7 +1351,16 @@ function main(): void {
   };
   moduleSecret.data = moduleData;
 
-  for (const o of docs) {
+  const webhooks: WebhookConfiguration[] = [];
+  for (const [i, o] of docs.entries()) {
+    if (isWebhookConfiguration(o)) {
+      const split = splitServiceWebhook(
+        o as unknown as WebhookConfiguration,
+        DEFAULT_SERVICE_FAILURE_POLICY,
+      );
+      docs[i] = split as unknown as K8sObject;
+      webhooks.push(split);
+    }
     if (o.kind === "Deployment")
       editDeploymentObject(o, o.metadata.name === `pepr-${uuid}-watcher`);
     if (o.kind === "ClusterRole" && o.metadata.name === `pepr-${uuid}`)
@@ -1365,6 +1383,7 @@ function main(): void {
   );
 
   writeChart(chartDir, pkg.version, pkg.description, moduleData);
+  writeChartWebhooks(chartDir, webhooks);
   console.log(
     `post-build: added CRDs, the node agent, RBAC and defaults to ${path.relative(process.cwd(), chartDir)} and ${path.relative(process.cwd(), yamlPath)}; wrote purelb-crds.yaml and purelb-system.yaml`,
   );

@@ -10,6 +10,11 @@ import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { parseAllDocuments, stringify } from "yaml";
 import { chartLocalSpec, lbNodeAgentDefaults } from "../../lib/k8s/lbnodeagent";
+import {
+  DEFAULT_SERVICE_FAILURE_POLICY,
+  SERVICE_MATCH_CONDITIONS,
+  WebhookConfiguration,
+} from "../../hack/webhooks";
 import { toolPath } from "../harness/controlplane";
 import { clientFor, ensureNamespace, installCrds, remove, waitFor } from "../harness/kube";
 
@@ -373,6 +378,89 @@ describe.skipIf(!kubeconfig)("Helm chart and module YAML (npm run build)", () =>
     expect(must(objs, "RoleBinding", "purelb-netbox-secrets").subjects).toEqual([
       { kind: "ServiceAccount", name: `pepr-${uuid}`, namespace: "pepr-system" },
     ]);
+  });
+
+  it("calls the admission pods for PureLB's kinds and only for the Services PureLB serves", ctx => {
+    skipIfNoBuild(ctx);
+    const hooks = (objs: K8sObject[]) =>
+      objs
+        .filter(o => o.kind.endsWith("WebhookConfiguration"))
+        .map(o => o as unknown as WebhookConfiguration);
+    const summary = (objs: K8sObject[]) =>
+      hooks(objs).flatMap(c =>
+        (c.webhooks ?? []).map(w => [
+          c.kind,
+          w.name,
+          w.failurePolicy,
+          w.timeoutSeconds,
+          (w.rules ?? []).flatMap(r => r.resources).join(","),
+          JSON.stringify(w.matchConditions) === JSON.stringify(SERVICE_MATCH_CONDITIONS),
+        ]),
+      );
+    const M = "MutatingWebhookConfiguration";
+    const V = "ValidatingWebhookConfiguration";
+    const svc = `pepr-${uuid}-services.pepr.dev`;
+    const ours = `pepr-${uuid}.pepr.dev`;
+    const kinds = "servicegroups,lbnodeagents,bgpconfigurations";
+    expect(DEFAULT_SERVICE_FAILURE_POLICY).toBe("Ignore");
+    const byDefault = render();
+    expect(summary(byDefault)).toEqual([
+      [M, svc, "Ignore", 10, "services", true],
+      [V, ours, "Fail", 10, kinds, false],
+      [V, svc, "Ignore", 10, "services", true],
+    ]);
+    // The module YAML registers exactly what the chart renders by default.
+    const fromYaml = docs(readFileSync(path.join(out, `pepr-module-${uuid}.yaml`), "utf8"));
+    expect(hooks(fromYaml)).toEqual(hooks(byDefault));
+
+    // Other values reach every webhook, and nothing else changes: Pepr's own template put the
+    // timeout in place of every "10" in the file, the webhook path's secret included.
+    const other = render({
+      "admission.serviceFailurePolicy": "Fail",
+      "admission.webhookTimeout": 15,
+      additionalIgnoredNamespaces: ["team-a"],
+    });
+    expect(summary(other)).toEqual([
+      [M, svc, "Fail", 15, "services", true],
+      [V, ours, "Fail", 15, kinds, false],
+      [V, svc, "Fail", 15, "services", true],
+    ]);
+    const apiPath = Buffer.from(
+      (must(other, "Secret", `pepr-${uuid}-api-path`).data as { value: string }).value,
+      "base64",
+    ).toString();
+    for (const c of hooks(other))
+      for (const w of c.webhooks ?? []) {
+        const kind = c.kind === M ? "mutate" : "validate";
+        expect(w.clientConfig?.service?.path, w.name).toBe(`/${kind}/${apiPath}`);
+        expect(w.clientConfig?.caBundle, w.name).toBe(
+          hooks(byDefault)[0].webhooks![0].clientConfig!.caBundle,
+        );
+        expect(w.namespaceSelector?.matchExpressions?.[0]?.values, w.name).toEqual([
+          "kube-system",
+          "pepr-system",
+          "team-a",
+        ]);
+      }
+    expect(
+      summary(render({ "admission.failurePolicy": "Ignore" })).map(([, name, policy]) => [
+        name,
+        policy,
+      ]),
+    ).toEqual([
+      [svc, "Ignore"],
+      [ours, "Ignore"],
+      [svc, "Ignore"],
+    ]);
+    const wrong = run(toolPath("helm"), [
+      "template",
+      "purelb",
+      chart,
+      "--set",
+      "admission.serviceFailurePolicy=Sometimes",
+    ]);
+    expect(wrong.status).not.toBe(0);
+    expect(wrong.stderr).toMatch(/serviceFailurePolicy/);
   });
 
   it("refuses values the schema does not know or a ServiceGroup spec that is not one", ctx => {
