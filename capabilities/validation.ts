@@ -1,4 +1,5 @@
 import { Capability, K8s, Log, PeprMutateRequest, PeprValidateRequest, a } from "pepr";
+import { GroupModel, parseGroup } from "../lib/ipam/group";
 import { formatProblems } from "../lib/ipam/problem";
 import { DEFAULT_NAMESPACE } from "../lib/k8s/annotations";
 import { BGPConfiguration } from "../lib/k8s/bgp";
@@ -12,8 +13,9 @@ import { Verdict } from "../lib/validate/result";
 import {
   ADMISSION_WARNING_ANNOTATION,
   etpResetReason,
-  groupNameOf,
   isPureLBService,
+  scopeOf,
+  scopeWarnings,
   sharedLocal,
   validateService,
 } from "../lib/validate/service";
@@ -111,7 +113,15 @@ When(a.GenericKind, bgpConfigurationGvk)
 When(a.Service)
   .IsCreatedOrUpdated()
   .Validate(
-    guarded("Service", req => verdict(req as unknown as Request, validateService(req.Raw))),
+    guarded("Service", async req => {
+      const v = validateService(req.Raw);
+      const svc = toServiceModel(req.Raw);
+      // Scoping decides new allocations only: a Service holding addresses keeps them.
+      if (v.problems.length || !isPureLBService(svc) || svc.ingress.length)
+        return verdict(req as unknown as Request, v);
+      const scope = scopeOf(svc, await ourGroups());
+      return verdict(req as unknown as Request, v, scopeWarnings(scope));
+    }),
   );
 
 // Local addresses are announced by one node and shared addresses serve several Services,
@@ -140,12 +150,23 @@ async function externalTrafficPolicyNote(
   if (!isPureLBService(svc) || svc.externalTrafficPolicy !== "Local") return undefined;
   let reason = sharedLocal(svc);
   if (!reason) {
-    const name = groupNameOf(svc);
+    const name = scopeOf(svc, await ourGroups()).name;
     if (!name) return undefined;
     reason = etpResetReason(svc, `${DEFAULT_NAMESPACE}/${name}`, await groupSpec(name));
   }
   if (reason) req.Raw.spec!.externalTrafficPolicy = "Cluster";
   return reason;
+}
+
+/** The valid ServiceGroups of PureLB's namespace, as the allocator parses them. */
+async function ourGroups(): Promise<GroupModel[]> {
+  const list = await K8s(a.GenericKind, { kindOverride: serviceGroupGvk })
+    .InNamespace(DEFAULT_NAMESPACE)
+    .Get();
+  return (list.items as ServiceGroup[]).flatMap(sg => {
+    const { group } = parseGroup(DEFAULT_NAMESPACE, sg.metadata.name, sg.spec);
+    return group ? [group] : [];
+  });
 }
 
 /** The spec of a ServiceGroup in PureLB's namespace, or undefined when there is none. */

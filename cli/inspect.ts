@@ -4,7 +4,8 @@ import { formatCidr } from "../lib/ip/cidr";
 import { formatRange, rangeContains } from "../lib/ip/range";
 import { GroupModel, parseGroup } from "../lib/ipam/group";
 import { formatProblems } from "../lib/ipam/problem";
-import { Annotation, LB_CLASS } from "../lib/k8s/annotations";
+import { Annotation } from "../lib/k8s/annotations";
+import { DEFAULT_ANNOUNCER, DEFAULT_ANNOUNCER_ENV, LB_CLASSES } from "../lib/k8s/lb-class";
 import { parseServiceAnnotations } from "../lib/k8s/service-annotations";
 import { ServiceModel, toServiceModel } from "../lib/k8s/service";
 import { ServiceGroup } from "../lib/k8s/servicegroup";
@@ -202,7 +203,9 @@ function diagnose(
     return [`not a LoadBalancer Service (type ${svc.type}): PureLB does not touch it`];
   if (!isPureLBService(svc))
     return [
-      `spec.loadBalancerClass is ${svc.loadBalancerClass}: another load balancer serves it; PureLB serves no class or ${LB_CLASS}`,
+      svc.loadBalancerClass === undefined
+        ? `no spec.loadBalancerClass, and this PureLB serves only ${LB_CLASSES.join(" and ")} (${DEFAULT_ANNOUNCER_ENV} is not ${DEFAULT_ANNOUNCER})`
+        : `spec.loadBalancerClass is ${svc.loadBalancerClass}: another load balancer serves it; PureLB serves no class, ${LB_CLASSES.join(" or ")}`,
     ];
 
   const annotationProblems = parseServiceAnnotations(svc.annotations).problems;

@@ -8,8 +8,10 @@ import { ServiceModel, toServiceModel } from "../lib/k8s/service";
 import { ServiceGroup } from "../lib/k8s/servicegroup";
 import { validateBGPConfiguration } from "../lib/validate/bgp";
 import { validateLBNodeAgent } from "../lib/validate/lbnodeagent";
+import { isCatchAll } from "../lib/validate/selector";
 import { Verdict } from "../lib/validate/result";
-import { groupNameOf, isPureLBService, validateService } from "../lib/validate/service";
+import { GroupModel } from "../lib/ipam/group";
+import { isPureLBService, scopeOf, validateService } from "../lib/validate/service";
 import { strandedServices, validateServiceGroup } from "../lib/validate/servicegroup";
 import { RawService } from "./cluster";
 
@@ -75,6 +77,7 @@ export function validateCluster(input: ValidateInput): ValidateReport {
     byNs.set(g.metadata.namespace ?? "", [...(byNs.get(g.metadata.namespace ?? "") ?? []), g]);
   const models = input.services.map(toServiceModel);
   const validGroups = new Set<string>();
+  const ourModels: GroupModel[] = [];
   const strandedRows: Finding[] = [];
   for (const sg of [...input.groups].sort((a, b) => key(a).localeCompare(key(b)))) {
     const name = key(sg);
@@ -89,6 +92,7 @@ export function validateCluster(input: ValidateInput): ValidateReport {
       });
     } else if (v.group) {
       validGroups.add(sg.metadata.name);
+      ourModels.push(v.group);
       const g = v.group;
       if (g.type === "local") {
         for (const r of g.ranges) {
@@ -152,12 +156,16 @@ export function validateCluster(input: ValidateInput): ValidateReport {
       name: namespace,
       message: `no LBNodeAgent in ${namespace}: the agents use the defaults (localInterface ${lbNodeAgentDefaults.localInterface}, extInterface ${lbNodeAgentDefaults.extInterface}, address lifetime ${lbNodeAgentDefaults.addressLifetime.valid}); create one to make that explicit`,
     });
-  } else if (ours.length > 1) {
+  } else if (ours.filter(a => isCatchAll(a.spec?.nodeSelector)).length > 1) {
+    const catchAll = ours.filter(a => isCatchAll(a.spec?.nodeSelector));
     findings.push({
       level: "WARN",
       kind: "LBNodeAgent",
       name: namespace,
-      message: `${ours.length} LBNodeAgents in ${namespace}; the agents use only the first by name, ${ours[0].metadata.name}: delete the others`,
+      message: `${catchAll.length} LBNodeAgents in ${namespace} apply to every node (no nodeSelector); nodes no other selects use the first by name, ${catchAll[0].metadata.name}, and ignore ${catchAll
+        .slice(1)
+        .map(a => a.metadata.name)
+        .join(", ")}: delete them or give them a nodeSelector`,
     });
   }
 
@@ -190,9 +198,19 @@ export function validateCluster(input: ValidateInput): ValidateReport {
     if (!isPureLBService(svc)) continue;
     const name = `${svc.namespace}/${svc.name}`;
     const rows = fromVerdict("Service", name, validateService(raw)).filter(r => r.level !== "PASS");
-    // A Service that holds addresses is bound to the group it got them from.
-    const wanted =
-      (svc.ingress.length && svc.annotations[Annotation.allocatedFrom]) || groupNameOf(svc);
+    // A Service that holds addresses is bound to the group it got them from; scoping decides
+    // only new allocations (it never revokes an address).
+    const held = svc.ingress.length ? svc.annotations[Annotation.allocatedFrom] : undefined;
+    const scope = held ? { name: held } : scopeOf(svc, ourModels);
+    if (scope.refusal)
+      rows.push({
+        level: "FAIL",
+        kind: "Service",
+        name,
+        message: `gets no address: ${scope.refusal}`,
+      });
+    if (scope.warning) rows.push({ level: "WARN", kind: "Service", name, message: scope.warning });
+    const wanted = scope.name;
     if (wanted && !validGroups.has(wanted)) {
       const exists = (byNs.get(namespace) ?? []).some(g => g.metadata.name === wanted);
       rows.push({

@@ -24,6 +24,7 @@ import { fileURLToPath } from "node:url";
 import { Document, parse, parseAllDocuments, stringify } from "yaml";
 import { lbNodeAgentCrd, serviceGroupCrd } from "../lib/k8s/crds";
 import { Schema, schemaOf } from "../lib/k8s/crds/schema";
+import { DEFAULT_ANNOUNCER, DEFAULT_ANNOUNCER_ENV, LB_CLASSES } from "../lib/k8s/lb-class";
 import { chartLocalSpec, lbNodeAgentDefaults } from "../lib/k8s/lbnodeagent";
 import { AGENT_NODE_FLAGS } from "../lib/agent/node-flags";
 import {
@@ -158,6 +159,8 @@ const d = lbNodeAgentDefaults;
 /** Defaults of the values PureLB adds; the module YAML is rendered from exactly these. */
 export function defaultValues(version: string) {
   return {
+    // The Go PureLB's switch: "PureLB" serves Services without a loadBalancerClass.
+    defaultAnnouncer: DEFAULT_ANNOUNCER as string,
     purelbNamespace: { create: true, labels: {} as Record<string, string> },
     agent: {
       enabled: true,
@@ -256,6 +259,7 @@ function fromCrd(schema: Schema): JsonSchema {
 function valuesSchema(): Record<string, JsonSchema> {
   const crdSpec = (schema: Schema): JsonSchema => fromCrd(schema.properties!.spec);
   return {
+    defaultAnnouncer: s.str(),
     purelbNamespace: s.obj({ create: s.bool, labels: s.map }, { required: ["create"] }),
     agent: s.obj(
       {
@@ -307,12 +311,13 @@ function valuesSchema(): Record<string, JsonSchema> {
 }
 
 const VALUE_COMMENTS: Record<string, string> = {
+  defaultAnnouncer: ` As in the Go PureLB: "${DEFAULT_ANNOUNCER}" serves LoadBalancer Services without spec.loadBalancerClass;\n anything else serves only those of class ${LB_CLASSES.join(" or ")}.`,
   purelbNamespace: ` PureLB's namespace (${PURELB_NAMESPACE}): ServiceGroups, LBNodeAgents, node Leases and the node agent.\n Set create: false when it exists already; it needs the privileged Pod Security level (host network, NET_ADMIN).`,
   agent:
     " The node agent DaemonSet: the module bundle run with PURELB_MODE=agent on every node (host network,\n root with NET_ADMIN and NET_RAW only). Its image is the Pepr controller image plus native packages (Dockerfile.agent).",
   lbNodeAgent:
     " The LBNodeAgent the chart creates (the agents use the first by name): interfaces, GARP, address lifetimes, Lease timing.",
-  serviceGroup: ` An optional ServiceGroup named "default" in ${PURELB_NAMESPACE}, used by Services without purelb.io/service-group.\n spec is a ServiceGroup spec: exactly one of local, remote or netbox.`,
+  serviceGroup: ` An optional ServiceGroup named "default" in ${PURELB_NAMESPACE}, used by Services without purelb.io/service-group.\n spec is a ServiceGroup spec: exactly one of local, remote, external or netbox.`,
   netbox: ` Names of Secrets in ${PURELB_NAMESPACE} holding Netbox API tokens (key user-token) that the allocator may read; no other Secret.`,
 };
 
@@ -1061,8 +1066,8 @@ spec:
 {{- end }}
 {{- if .Values.serviceGroup.default.create }}
 {{- $spec := .Values.serviceGroup.default.spec }}
-{{- if not (or $spec.local $spec.remote $spec.netbox) }}
-{{- fail "serviceGroup.default.spec needs exactly one of local, remote or netbox" }}
+{{- if not (or $spec.local $spec.remote $spec.external $spec.netbox) }}
+{{- fail "serviceGroup.default.spec needs exactly one of local, remote, external or netbox" }}
 {{- end }}
 ---
 apiVersion: purelb.io/v2
@@ -1140,6 +1145,14 @@ function editDeploymentTemplate(text: string, file: string, watcher: boolean): s
       file,
     );
   }
+  // Both controller roles decide which Services are PureLB's: admission and the allocator.
+  const mode = watcher ? "true" : "false";
+  text = replaceOnce(
+    text,
+    `            - name: PEPR_WATCH_MODE\n              value: "${mode}"\n`,
+    `            - name: PEPR_WATCH_MODE\n              value: "${mode}"\n            - name: ${DEFAULT_ANNOUNCER_ENV}\n              value: {{ .Values.defaultAnnouncer | quote }}\n`,
+    file,
+  );
   return text;
 }
 
@@ -1149,6 +1162,7 @@ interface PodSpec {
   containers: {
     args?: string[];
     ports?: unknown[];
+    env?: unknown[];
     securityContext?: unknown;
     volumeMounts?: unknown[];
   }[];
@@ -1166,6 +1180,8 @@ function editDeploymentObject(dep: K8sObject, watcher: boolean): void {
   pod.volumes = [RUN_VOLUME, ...(pod.volumes ?? [])];
   pod.securityContext = CONTROLLER_SECURITY.pod;
   c.securityContext = CONTROLLER_SECURITY.container;
+  // the module YAML is rendered from the default values
+  c.env = [...(c.env ?? []), { name: DEFAULT_ANNOUNCER_ENV, value: DEFAULT_ANNOUNCER }];
   if (watcher) c.ports = [...(c.ports ?? []), { name: "metrics", containerPort: 9090 }];
 }
 

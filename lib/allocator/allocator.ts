@@ -8,6 +8,7 @@ import { Failure, fail } from "../ipam/failure";
 import { chooseFamilies } from "../ipam/families";
 import { GroupModel, GroupParse, PoolType, groupKey, parseGroup } from "../ipam/group";
 import { formatProblems } from "../ipam/problem";
+import { resolveGroup } from "../ipam/scope";
 import { Annotation, DEFAULT_GROUP } from "../k8s/annotations";
 import { ApiError } from "../k8s/client";
 import { ServiceModel, serviceKey } from "../k8s/service";
@@ -69,6 +70,8 @@ export class Allocator {
   private readonly groups = new Map<string, GroupParse>();
   private readonly leases = new Map<string, NodeLease>();
   private readonly holdings = new Map<string, Holding>();
+  /** The last ConfigurationWarning per Service, so a requeue does not repeat it. */
+  private readonly warned = new Map<string, string>();
   private readonly pending = new Map<string, string>();
   private readonly queue: WorkQueue;
   private readonly dirtyGroups = new Set<string>();
@@ -108,6 +111,7 @@ export class Allocator {
 
   removeService(key: string): void {
     this.services.delete(key);
+    this.warned.delete(key);
     if (this.synced) this.queue.add(key);
   }
 
@@ -230,7 +234,13 @@ export class Allocator {
       return this.write(svc, []);
     }
 
-    const name = request.group ?? DEFAULT_GROUP;
+    const scope = resolveGroup(svc.namespace, request.group, this.validGroups());
+    if (!scope.ok) return this.failed(svc, fail(scope.reason, scope.message));
+    if (scope.warning && this.warned.get(key) !== scope.warning) {
+      this.api.event(svc, "Warning", "ConfigurationWarning", scope.warning);
+      this.warned.set(key, scope.warning);
+    }
+    const name = scope.name;
     const gk = groupKey(this.opts.namespace, name);
     const parsed = this.groups.get(gk);
     if (!parsed) {
@@ -491,6 +501,14 @@ export class Allocator {
       Log.info({ service: key, reason: f.reason, message: f.message }, "allocation failed");
     }
     this.pending.set(key, f.message);
+  }
+
+  /** The parsed groups of PureLB's namespace, for namespace scoping. */
+  private validGroups(): GroupModel[] {
+    const out: GroupModel[] = [];
+    for (const p of this.groups.values())
+      if (p.group && p.group.namespace === this.opts.namespace) out.push(p.group);
+    return out;
   }
 
   retryPending(): void {

@@ -7,7 +7,8 @@ import { GroupModel } from "../ipam/group";
  * failure as an AllocationFailed Event rather than waiting in silence.
  */
 export const externalUnsupported = (group: GroupModel): Failure =>
+  // invalid-group, not external-ipam: nothing is down, so nothing is worth polling for
   fail(
-    "external-ipam",
+    "invalid-group",
     `ServiceGroup ${group.name} asks the external IPAM provider ${group.external?.provider ?? ""} (socket ${group.external?.socket ?? ""}), and this PureLB cannot call external IPAM sidecars yet; use a local, remote or netbox ServiceGroup for this Service`,
   );

@@ -1,12 +1,12 @@
 import { parseAddress } from "../ip/address";
 import { PoolType } from "../ipam/group";
-import { ALLOCATED_BY, Annotation, LB_CLASS } from "../k8s/annotations";
+import { ALLOCATED_BY, Annotation } from "../k8s/annotations";
+import { servesClass } from "../k8s/lb-class";
 import { ServiceModel } from "../k8s/service";
 
-/** PureLB serves LoadBalancer Services with no class or with its own class. */
+/** PureLB serves LoadBalancer Services of its classes, and those with none unless the chart says otherwise. */
 export const isManaged = (svc: ServiceModel): boolean =>
-  svc.type === "LoadBalancer" &&
-  (svc.loadBalancerClass === undefined || svc.loadBalancerClass === LB_CLASS);
+  svc.type === "LoadBalancer" && servesClass(svc.loadBalancerClass);
 
 /** A Service that PureLB allocated before (this run or an earlier one). */
 export const wasAllocatedByUs = (svc: ServiceModel): boolean =>

@@ -9,7 +9,8 @@ export type FailureReason =
   | "sharing-conflict"
   | "pool-exhausted"
   | "no-live-node"
-  | "external-ipam";
+  | "external-ipam"
+  | "namespace-denied";
 
 export interface Failure {
   ok: false;

@@ -1,6 +1,9 @@
-import { Annotation, DEFAULT_GROUP, LB_CLASS } from "../k8s/annotations";
+import { Annotation, DEFAULT_GROUP } from "../k8s/annotations";
+import { servesClass } from "../k8s/lb-class";
 import { parseServiceAnnotations } from "../k8s/service-annotations";
 import { ServiceModel, toServiceModel } from "../k8s/service";
+import { GroupModel } from "../ipam/group";
+import { resolveGroup } from "../ipam/scope";
 import { ServiceGroupSpec } from "../k8s/servicegroup";
 import { Verdict } from "./result";
 
@@ -12,10 +15,9 @@ import { Verdict } from "./result";
  */
 export const ADMISSION_WARNING_ANNOTATION = "purelb.io/admission-warning";
 
-/** LoadBalancer Services with no class or PureLB's: the only ones PureLB acts on. */
+/** LoadBalancer Services of PureLB's classes (or none, by default): the only ones PureLB acts on. */
 export const isPureLBService = (svc: Pick<ServiceModel, "type" | "loadBalancerClass">): boolean =>
-  svc.type === "LoadBalancer" &&
-  (svc.loadBalancerClass === undefined || svc.loadBalancerClass === LB_CLASS);
+  svc.type === "LoadBalancer" && servesClass(svc.loadBalancerClass);
 
 /** Annotation syntax of a PureLB Service; other Services pass untouched. */
 export function validateService(raw: unknown): Verdict {
@@ -31,6 +33,38 @@ export function groupNameOf(svc: Pick<ServiceModel, "annotations">): string | un
   const { request, problems } = parseServiceAnnotations(svc.annotations);
   if (problems.some(p => p.path.includes(Annotation.serviceGroup))) return undefined;
   return request.group ?? DEFAULT_GROUP;
+}
+
+export interface ServiceScope {
+  /** The group the Service allocates from; undefined when refused or its annotation is bad. */
+  name?: string;
+  /** Why the allocator will give it no address (namespace scoping). */
+  refusal?: string;
+  /** An ambiguous namespace binding that sent it to the default group. */
+  warning?: string;
+}
+
+/**
+ * The ServiceGroup a Service gets under namespace scoping (lib/ipam/scope.ts), from the valid
+ * groups of PureLB's namespace: what admission and `kubectl purelb validate` explain.
+ */
+export function scopeOf(
+  svc: Pick<ServiceModel, "annotations" | "namespace">,
+  groups: GroupModel[],
+): ServiceScope {
+  const { request, problems } = parseServiceAnnotations(svc.annotations);
+  if (problems.some(p => p.path.includes(Annotation.serviceGroup))) return {};
+  const r = resolveGroup(svc.namespace, request.group, groups);
+  return r.ok ? { name: r.name, warning: r.warning } : { refusal: r.message };
+}
+
+/** Words for admission: what the allocator will do with this Service's namespace binding. */
+export function scopeWarnings(scope: ServiceScope): string[] {
+  if (scope.refusal)
+    return [
+      `PureLB will not give this Service an address: ${scope.refusal}. (This is namespace scoping of ServiceGroups; the Service is stored as it is.)`,
+    ];
+  return scope.warning ? [scope.warning] : [];
 }
 
 /** Whether a Service asks for externalTrafficPolicy Local and shares its address, so needs no group lookup. */

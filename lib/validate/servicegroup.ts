@@ -2,6 +2,7 @@ import { parseAddress } from "../ip/address";
 import { rangeContains } from "../ip/range";
 import { GroupModel, describeRange, overlapsBetween, parseGroup } from "../ipam/group";
 import { Problem } from "../ipam/problem";
+import { ambiguityWarnings } from "../ipam/scope";
 import { Annotation } from "../k8s/annotations";
 import { schemaOf } from "../k8s/crds/schema";
 import { serviceGroupCrd } from "../k8s/crds/servicegroup";
@@ -28,6 +29,7 @@ export function validateServiceGroup(
   const { group, problems } = parseGroup(namespace, name, sg?.spec);
   if (!group) return { problems, warnings: [] };
 
+  const siblings: GroupModel[] = [];
   for (const other of others) {
     const otherNs = other?.metadata?.namespace ?? "";
     const otherName = other?.metadata?.name ?? "";
@@ -35,6 +37,7 @@ export function validateServiceGroup(
     if (schemaProblems(specSchema, other.spec, "spec").length) continue;
     const theirs = parseGroup(otherNs, otherName, other.spec).group;
     if (!theirs) continue;
+    siblings.push(theirs);
     problems.push(
       ...overlapsBetween(group, theirs).map(o =>
         overlapProblem(
@@ -48,7 +51,7 @@ export function validateServiceGroup(
     );
   }
 
-  const warnings: string[] = [];
+  const warnings: string[] = ambiguityWarnings(group, siblings);
   if (group.type === "netbox" && !group.netbox?.secretName) {
     warnings.push(
       "spec.netbox.secretName is not set, so PureLB calls Netbox without a token; most Netbox servers refuse that. Create a Secret with key user-token and name it here.",

@@ -94,7 +94,7 @@ describe.skipIf(!kubeconfig)("admission through the apiserver", () => {
     expect(err).toBeInstanceOf(ApiError);
     expect((err as ApiError).status).toBe(422);
     expect((err as ApiError).message).toBe(
-      `POST ${SG_PATH}: 422 admission webhook "${WEBHOOK_NAME}" denied the request: spec: a ServiceGroup needs exactly one of local, remote or netbox (none is set); split it into one ServiceGroup per type`,
+      `POST ${SG_PATH}: 422 admission webhook "${WEBHOOK_NAME}" denied the request: spec: a ServiceGroup needs exactly one of local, remote, external or netbox (none is set); split it into one ServiceGroup per type`,
     );
   });
 

@@ -143,6 +143,7 @@ const NON_DEFAULT = {
   },
   "netbox.secretNames": ["netbox-token"],
   "lbNodeAgent.spec.lease": { duration: "9s", renew: "3s" },
+  defaultAnnouncer: "other",
 };
 
 describe.skipIf(!kubeconfig)("Helm chart and module YAML (npm run build)", () => {
@@ -338,6 +339,13 @@ describe.skipIf(!kubeconfig)("Helm chart and module YAML (npm run build)", () =>
   it("renders BGP, a default ServiceGroup and Netbox Secret access when asked", ctx => {
     skipIfNoBuild(ctx);
     const objs = render(NON_DEFAULT);
+    // upstream's switch reaches both controller roles (admission and the allocator)
+    const defaults = render();
+    for (const name of [`pepr-${uuid}`, `pepr-${uuid}-watcher`]) {
+      const env = (o: K8sObject[]) => envOf(podOf(must(o, "Deployment", name)).containers[0]);
+      expect(env(defaults).PURELB_DEFAULT_ANNOUNCER, name).toBe("PureLB");
+      expect(env(objs).PURELB_DEFAULT_ANNOUNCER, name).toBe("other");
+    }
     const pod = podOf(must(objs, "DaemonSet", AGENT));
     expect(pod.containers.map(c => c.name)).toEqual(["lbnodeagent", "gobgpd"]);
     expect(envOf(pod.containers[0])).toMatchObject({
@@ -479,7 +487,7 @@ describe.skipIf(!kubeconfig)("Helm chart and module YAML (npm run build)", () =>
     expect(wrongField.stderr).toMatch(/subnett/);
     const empty = bad(["--set", "serviceGroup.default.create=true"]);
     expect(empty.status).not.toBe(0);
-    expect(empty.stderr).toMatch(/exactly one of local, remote or netbox/);
+    expect(empty.stderr).toMatch(/exactly one of local, remote, external or netbox/);
   });
 
   it("fits in the 1 MiB Secret that Helm stores a release in", ctx => {

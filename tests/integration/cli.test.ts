@@ -184,7 +184,7 @@ describe.skipIf(!kubeconfig)("kubectl purelb against a real apiserver", () => {
       apiVersion: "purelb.io/v2",
       kind: "LBNodeAgent",
       metadata: { name: "default" },
-      spec: { local: { localInterface: "default", extInterface: "kube-lb0" } },
+      spec: { local: { localInterface: "default", dummyInterface: "kube-lb0" } },
     });
 
     await lease("node-a", SUBNETS, 0, HOUR);
