@@ -366,7 +366,9 @@ describe.skipIf(!!unavailable)("node agent on real interfaces", () => {
     }
   });
 
-  it("gives up its local addresses when cut off the API server, and takes them back after", async () => {
+  // These agents have no heartbeat key, so Leases alone decide: the behaviour of an install
+  // without the purelb-heartbeat Secret. With heartbeats the node keeps them (outage.test.ts).
+  it("without heartbeats, gives up its local addresses when cut off the API server, and takes them back after", async () => {
     const ip = "192.0.2.230";
     await L.service(APP, "fence", { group: "local", poolType: "local", ips: [ip] });
     const first = expectedWinner(ip);
