@@ -6,6 +6,7 @@ import { BenchResult } from "./result";
 const suites: [string, () => Promise<{ run(): Promise<BenchResult[]> }>][] = [
   ["allocation (in-process)", () => import("./alloc")],
   ["admission (in-process)", () => import("./admission")],
+  ["Service admission on a real control plane", () => import("./service-admission")],
   ["allocator on a real control plane", () => import("./controlplane")],
   ["node agent (netns, root)", () => import("./agent")],
   ["API outage (netns, root)", () => import("./outage")],
