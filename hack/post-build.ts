@@ -28,6 +28,15 @@ import { DEFAULT_ANNOUNCER, DEFAULT_ANNOUNCER_ENV, LB_CLASSES } from "../lib/k8s
 import { chartLocalSpec, lbNodeAgentDefaults } from "../lib/k8s/lbnodeagent";
 import { AGENT_NODE_FLAGS } from "../lib/agent/node-flags";
 import {
+  MONITORING_COMMENTS,
+  MonitoringNames,
+  monitoringDefaults,
+  monitoringFiles,
+  monitoringObjects,
+  monitoringSchema,
+  monitoringTemplates,
+} from "./chart-monitoring";
+import {
   DEFAULT_SERVICE_FAILURE_POLICY,
   WebhookConfiguration,
   isWebhookConfiguration,
@@ -167,7 +176,7 @@ export function defaultValues(version: string) {
       image: `ghcr.io/purelb/pepr-purelb-agent:${version}`,
       imagePullPolicy: "IfNotPresent",
       logLevel: "info",
-      metricsPort: 9091,
+      metricsPort: 7472,
       // Agents heartbeat each other on this UDP port, so local addresses stay through an API
       // server outage; the key is the Secret purelb-heartbeat (generated, kept on upgrades).
       heartbeat: { enabled: true, port: DEFAULT_HEARTBEAT_PORT },
@@ -203,6 +212,7 @@ export function defaultValues(version: string) {
     },
     serviceGroup: { default: { create: false, spec: {} as Record<string, unknown> } },
     netbox: { secretNames: [] as string[] },
+    ...monitoringDefaults(),
   };
 }
 export type PureLBValues = ReturnType<typeof defaultValues>;
@@ -307,6 +317,7 @@ function valuesSchema(): Record<string, JsonSchema> {
       { secretNames: { type: "array", items: dnsName, uniqueItems: true } },
       { required: ["secretNames"] },
     ),
+    ...monitoringSchema(),
   };
 }
 
@@ -629,8 +640,16 @@ export function purelbObjects(v: PureLBValues, ctx: Ctx): K8sObject[] {
       spec: v.serviceGroup.default.spec,
     });
   }
+  out.push(...(monitoringObjects(v, monitoringNames(ctx.uuid)) as K8sObject[]));
   return out;
 }
+
+const monitoringNames = (uuid: string): MonitoringNames => ({
+  purelbNamespace: PURELB_NAMESPACE,
+  peprNamespace: PEPR_NAMESPACE,
+  uuid,
+  agentLabels: AGENT_LABELS,
+});
 
 // ---------------------------------------------------------------------------------------
 // The same objects as Helm templates.
@@ -1141,7 +1160,13 @@ function editDeploymentTemplate(text: string, file: string, watcher: boolean): s
     text = replaceOnce(
       text,
       "          ports:\n            - containerPort: 3000\n",
-      "          ports:\n            - containerPort: 3000\n            - name: metrics\n              containerPort: 9090\n",
+      "          ports:\n            - containerPort: 3000\n            - name: metrics\n              containerPort: {{ .Values.Prometheus.allocator.port }}\n",
+      file,
+    );
+    text = replaceOnce(
+      text,
+      '            - name: PEPR_WATCH_MODE\n              value: "true"\n',
+      '            - name: PEPR_WATCH_MODE\n              value: "true"\n            - name: PURELB_METRICS_PORT\n              value: {{ .Values.Prometheus.allocator.port | quote }}\n',
       file,
     );
   }
@@ -1182,7 +1207,11 @@ function editDeploymentObject(dep: K8sObject, watcher: boolean): void {
   c.securityContext = CONTROLLER_SECURITY.container;
   // the module YAML is rendered from the default values
   c.env = [...(c.env ?? []), { name: DEFAULT_ANNOUNCER_ENV, value: DEFAULT_ANNOUNCER }];
-  if (watcher) c.ports = [...(c.ports ?? []), { name: "metrics", containerPort: 9090 }];
+  if (watcher) {
+    const port = monitoringDefaults().Prometheus.allocator.port;
+    c.ports = [...(c.ports ?? []), { name: "metrics", containerPort: port }];
+    c.env = [...(c.env ?? []), { name: "PURELB_METRICS_PORT", value: String(port) }];
+  }
 }
 
 /** PeprStore, which Pepr's controller.js would otherwise create at every start. */
@@ -1255,7 +1284,11 @@ function writeChart(
   const secret = parse(read("module-secret.yaml")) as K8sObject;
   secret.data = moduleSecretData;
   write("module-secret.yaml", stringify(secret, { lineWidth: 0 }));
-  const ours = templates();
+  const ours = { ...templates(), ...monitoringTemplates(monitoringNames("")) };
+  for (const [f, text] of Object.entries(monitoringFiles(root))) {
+    mkdirSync(path.dirname(path.join(chartDir, f)), { recursive: true });
+    writeFileSync(path.join(chartDir, f), text);
+  }
   // Templates of ours that an earlier build wrote and this one does not.
   for (const f of readdirSync(tdir))
     if (f.startsWith("purelb-") && !(f in ours)) rmSync(path.join(tdir, f));
@@ -1274,7 +1307,7 @@ function writeChart(
   }
   const added = defaultValues(version);
   const doc = new Document({ ...values, ...added });
-  for (const [key, comment] of Object.entries(VALUE_COMMENTS)) {
+  for (const [key, comment] of Object.entries({ ...VALUE_COMMENTS, ...MONITORING_COMMENTS })) {
     const map = doc.contents as unknown as {
       items: { key: { value?: unknown; commentBefore?: string } }[];
     };

@@ -240,7 +240,7 @@ export class NodeAgent {
       first === undefined ? undefined : this.agentSpecs.get(first),
     );
     for (const p of problems) Log.warn({ lbnodeagent: first }, p);
-    configApplied(config, problems);
+    configApplied(config, problems, this.agentSpecs.size > 0 && !choice.chosen);
     const text = JSON.stringify({ ...config, localInterface: String(config.localInterface) });
     if (text === this.configText) return;
     this.configText = text;

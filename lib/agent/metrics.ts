@@ -245,12 +245,22 @@ export function announcedServices(
 }
 
 /**
- * The LBNodeAgent as applied: upstream's selector state, and whether it parsed cleanly. Never
- * "invalid" (nor "deselected", "guardUnavailable"): PureLB replaces a bad field by its default,
- * says so in the log and keeps announcing, which upstream's "invalid" (announce nothing) is not.
+ * The LBNodeAgent as applied: upstream's selector state, and whether it parsed cleanly.
+ * "deselected": LBNodeAgents exist but none selects this node. Unlike upstream, the node then
+ * announces with the defaults rather than nothing, and a bad field falls back to its default
+ * (logged, counted in purelb_k8s_client_update_errors_total{kind="config"}) rather than making
+ * the configuration "invalid"; "guardUnavailable" has no counterpart (no address guard).
  */
-export function configApplied(config: AgentConfig, problems: readonly string[]): void {
-  const state = config.localInterface === "default" ? "default" : "configured";
+export function configApplied(
+  config: AgentConfig,
+  problems: readonly string[],
+  deselected = false,
+): void {
+  const state = deselected
+    ? "deselected"
+    : config.localInterface === "default"
+      ? "default"
+      : "configured";
   for (const s of SELECTOR_STATES) selectorState.set({ state: s }, s === state ? 1 : 0);
   if (problems.length) updateFailed("config");
   else updated("config");

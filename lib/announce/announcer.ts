@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { Log } from "../log";
 import { Family } from "../ip/address";
-import { garpSent, naSent } from "../agent/metrics";
+import { announcementFailed, announcementSent } from "../agent/metrics";
 import { ETH_P_ARP, ETH_P_IPV6, gratuitousArp, unsolicitedNa } from "./frames";
 import { PacketSocket } from "./packet";
 
@@ -67,6 +67,7 @@ export class Announcer {
       try {
         await this.round(t);
       } catch (err) {
+        announcementFailed(t.family);
         Log.warn(
           { address: t.address, interface: t.ifname, err: String(err) },
           "could not send announcement",
@@ -85,10 +86,10 @@ export class Announcer {
         await arping(["-U", "-c", "1", "-I", t.ifname, t.address]);
         await arping(["-A", "-c", "1", "-I", t.ifname, t.address]);
       }
-      garpSent.inc({ interface: t.ifname }, 2);
+      announcementSent(4, t.ifname, 2);
     } else if (this.socket && t.mac.length === 6) {
       this.socket.send(t.ifindex, unsolicitedNa(t.mac, t.address), ETH_P_IPV6);
-      naSent.inc({ interface: t.ifname });
+      announcementSent(6, t.ifname, 1);
     }
   }
 

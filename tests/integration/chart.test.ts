@@ -254,7 +254,7 @@ describe.skipIf(!kubeconfig)("Helm chart and module YAML (npm run build)", () =>
       PURELB_MODULE_SECRET: `pepr-system/pepr-${uuid}-module`,
       NODE_NAME: "spec.nodeName",
       PURELB_NAMESPACE: "metadata.namespace",
-      PURELB_METRICS_PORT: "9091",
+      PURELB_METRICS_PORT: "7472",
       LOG_LEVEL: "info",
       PURELB_HEARTBEAT_PORT: "7934",
       PURELB_HEARTBEAT_KEY_FILE: "/etc/purelb/heartbeat/key",
@@ -283,7 +283,7 @@ describe.skipIf(!kubeconfig)("Helm chart and module YAML (npm run build)", () =>
     expect(off.volumes?.map(v => v.name)).not.toContain("heartbeat-key");
     expect(agent.readinessProbe?.httpGet).toEqual({ path: "/healthz", port: "metrics" });
     expect(agent.ports).toContainEqual(
-      expect.objectContaining({ name: "metrics", containerPort: 9091 }),
+      expect.objectContaining({ name: "metrics", containerPort: 7472 }),
     );
     expect(agent.securityContext).toEqual({
       runAsUser: 0,
