@@ -178,3 +178,11 @@ export async function listWorkloads(
   );
   return items.map(i => ({ ...i, kind }));
 }
+
+/** Every AllocationFailed Event, of all namespaces: `services` matches them to Services by uid. */
+export const allocationFailures = (c: KubeClient): Promise<CoreEvent[]> =>
+  list<CoreEvent>(
+    c,
+    `/api/v1/events?fieldSelector=${encodeURIComponent("reason=AllocationFailed")}`,
+    "AllocationFailed Events",
+  );

@@ -16,52 +16,37 @@ import {
   listNodeLeases,
   listServices,
   listWorkloads,
+  allocationFailures,
   readyEndpointNodes,
   serviceEvents,
 } from "./cluster";
 import { inspectService, InspectReport } from "./inspect";
-import { CliError, EXIT, connect, requirePureLBCrds, serves } from "./kube";
+import { CliError, EXIT, connect, explain, requirePureLBCrds, serves } from "./kube";
 import { Format, age, serialize, table } from "./output";
 import { GroupUsage, poolUsage } from "./pools";
 import { StatusReport, clusterStatus } from "./status";
 import { ValidateReport, validateCluster } from "./validate";
+import { ElectionReport, electionReport } from "./election";
+import { COMMANDS, Command, USAGE, helpOf } from "./help";
+import { ServicesReport, servicesReport } from "./services";
+import { VersionReport, versionReport } from "./version";
 
 const PEPR_NAMESPACE = "pepr-system";
 const UUID = cfg.pepr.uuid;
-
-const USAGE = `kubectl purelb: see what PureLB does with your Services, and why.
-
-Usage:
-  kubectl purelb inspect NAMESPACE/SERVICE   addresses, group, announcing node and interface,
-                                             election, sharing, recent Events and a diagnosis
-  kubectl purelb pools [--show-services]     size and use of every ServiceGroup range
-  kubectl purelb validate                    the admission checks over every PureLB object,
-                                             plus ranges no node can announce and missing
-                                             LBNodeAgent/BGPConfiguration (exit 1 on FAIL)
-  kubectl purelb status                      allocator, admission and node agents, node
-                                             Leases, BGP sessions (exit 1 if something is down)
-
-Options:
-  -o, --output table|json|yaml   output format (default table)
-  -n, --namespace NS             inspect SERVICE: the Service's namespace (default "default");
-                                 validate: check only the Services of NS, and only PureLB's
-                                 own namespace's configuration (default: everything)
-      --purelb-namespace NS      where PureLB's ServiceGroups, LBNodeAgents and Leases are
-                                 (default $PURELB_NAMESPACE or ${DEFAULT_NAMESPACE})
-      --kubeconfig FILE          kubeconfig (default $KUBECONFIG or ~/.kube/config)
-      --context NAME             kubeconfig context (default: the current context)
-  -h, --help                     this help
-      --version                  the PureLB version
-
-Exit codes: 0 fine, 1 validate found FAIL / status found a problem, 2 usage error,
-3 the cluster cannot be reached or PureLB's CRDs are missing.
-`;
 
 interface Options {
   output: Format;
   namespace?: string;
   purelbNamespace: string;
   showServices: boolean;
+  serviceGroup?: string;
+  strict: boolean;
+  pool?: string;
+  node?: string;
+  ip?: string;
+  problems: boolean;
+  check: boolean;
+  simulateDrain?: string;
 }
 
 export async function main(
@@ -83,6 +68,15 @@ export async function main(
         kubeconfig: { type: "string" },
         context: { type: "string" },
         "show-services": { type: "boolean", default: false },
+        "service-group": { type: "string" },
+        strict: { type: "boolean", default: false },
+        pool: { type: "string" },
+        node: { type: "string" },
+        ip: { type: "string" },
+        problems: { type: "boolean", default: false },
+        check: { type: "boolean", default: false },
+        "simulate-drain": { type: "string" },
+        "all-namespaces": { type: "boolean", short: "A", default: false },
         help: { type: "boolean", short: "h", default: false },
         version: { type: "boolean", default: false },
       },
@@ -91,8 +85,13 @@ export async function main(
     throw new CliError(`${(err as Error).message}\n\n${USAGE}`, EXIT.usage);
   }
   const { values, positionals } = parsed;
+  const [first, ...rest] = positionals;
+  if (first === "help") {
+    write(rest[0] ? helpOf(rest[0]) : USAGE);
+    return EXIT.ok;
+  }
   if (values.help) {
-    write(USAGE);
+    write(first ? helpOf(first) : USAGE);
     return EXIT.ok;
   }
   if (values.version) {
@@ -108,16 +107,46 @@ export async function main(
     namespace: values.namespace,
     purelbNamespace: values["purelb-namespace"],
     showServices: values["show-services"],
+    serviceGroup: values["service-group"],
+    strict: values.strict,
+    pool: values.pool,
+    node: values.node,
+    ip: values.ip,
+    problems: values.problems,
+    check: values.check,
+    simulateDrain: values["simulate-drain"],
   };
   const expectArgs = (n: number, shape: string) => {
     if (args.length !== n)
       throw new CliError(`usage: kubectl purelb ${command}${shape ? ` ${shape}` : ""}`, EXIT.usage);
   };
   if (!command) throw new CliError(USAGE, EXIT.usage);
-  if (!["inspect", "pools", "validate", "status"].includes(command))
+  if (!(COMMANDS as readonly string[]).includes(command))
     throw new CliError(`unknown command "${command}"\n\n${USAGE}`, EXIT.usage);
   if (command === "inspect") expectArgs(1, "NAMESPACE/SERVICE");
   else expectArgs(0, "");
+  // A flag another command owns is a mistake worth saying, not something to ignore.
+  const owners: Record<string, Command[]> = {
+    "show-services": ["pools"],
+    "service-group": ["pools"],
+    strict: ["validate"],
+    pool: ["services"],
+    ip: ["services"],
+    problems: ["services"],
+    "all-namespaces": ["services"],
+    node: ["services", "election"],
+    check: ["election"],
+    "simulate-drain": ["election"],
+  };
+  for (const [flag, cmds] of Object.entries(owners)) {
+    const v = (values as Record<string, unknown>)[flag];
+    if (v !== undefined && v !== false && !cmds.includes(command as Command))
+      throw new CliError(
+        `--${flag} is an option of ${cmds.join(" and ")}, not of ${command}\n\n${helpOf(command)}`,
+        EXIT.usage,
+      );
+  }
+  if (command === "version") return version(values, opts, write);
 
   const client = await connect({ kubeconfig: values.kubeconfig, context: values.context });
   switch (command) {
@@ -127,6 +156,10 @@ export async function main(
       return pools(client, opts, write);
     case "validate":
       return validate(client, opts, write);
+    case "services":
+      return services(client, opts, write);
+    case "election":
+      return election(client, opts, write);
     default:
       return status(client, opts, write);
   }
@@ -270,7 +303,14 @@ async function pools(
     listGroups(client, opts.purelbNamespace),
     listServices(client),
   ]);
-  const usage = poolUsage(groups, services.map(toServiceModel));
+  const usage = poolUsage(groups, services.map(toServiceModel)).filter(
+    g => opts.serviceGroup === undefined || g.name === opts.serviceGroup,
+  );
+  if (opts.serviceGroup !== undefined && !usage.length)
+    throw new CliError(
+      `ServiceGroup ${opts.serviceGroup} does not exist in ${opts.purelbNamespace}`,
+      EXIT.findings,
+    );
   const report = {
     namespace: opts.purelbNamespace,
     groups: opts.showServices ? usage : usage.map(withoutServices),
@@ -402,7 +442,10 @@ async function validate(
     now,
   });
   emit(report, opts, write, validateTable);
-  return report.summary.FAIL > 0 ? EXIT.findings : EXIT.ok;
+  // --strict (for CI): a warning fails too.
+  return report.summary.FAIL > 0 || (opts.strict && report.summary.WARN > 0)
+    ? EXIT.findings
+    : EXIT.ok;
 }
 
 function validateTable(r: ValidateReport): string {
@@ -514,6 +557,204 @@ function statusTable(r: StatusReport): string {
       : "No problems found.\n",
   );
   return parts.join("\n");
+}
+
+// ---------------------------------------------------------------------------- services
+
+async function services(
+  client: KubeClient,
+  opts: Options,
+  write: (t: string) => void,
+): Promise<number> {
+  await requirePureLBCrds(client);
+  const now = Date.now();
+  const [groups, leases, raw, events] = await Promise.all([
+    listGroups(client, opts.purelbNamespace),
+    listNodeLeases(client, opts.purelbNamespace, now),
+    listServices(client),
+    allocationFailures(client),
+  ]);
+  const report = servicesReport({
+    namespace: opts.purelbNamespace,
+    services: raw,
+    groups,
+    members: leases.map(l => l.member),
+    events,
+    now,
+    filter: {
+      pool: opts.pool,
+      node: opts.node,
+      ip: opts.ip,
+      problems: opts.problems,
+    },
+  });
+  emit(report, opts, write, servicesTable);
+  // --problems answers "is anything wrong?": yes is exit 1, as validate's FAIL.
+  return opts.problems && report.services.length ? EXIT.findings : EXIT.ok;
+}
+
+function servicesTable(r: ServicesReport): string {
+  if (!r.services.length)
+    return r.filter.problems ? "No problems found.\n" : "No PureLB Services match.\n";
+  return table(
+    ["SERVICE", "GROUP", "TYPE", "ADDRESSES", "ANNOUNCED BY", "PROBLEMS"],
+    r.services.map(s => [
+      s.service,
+      s.group,
+      s.poolType,
+      s.addresses.join(","),
+      s.announcedBy.join(","),
+      s.problems.join("; "),
+    ]),
+  );
+}
+
+// ---------------------------------------------------------------------------- election
+
+async function election(
+  client: KubeClient,
+  opts: Options,
+  write: (t: string) => void,
+): Promise<number> {
+  await requirePureLBCrds(client);
+  const now = Date.now();
+  const [groups, leases, raw] = await Promise.all([
+    listGroups(client, opts.purelbNamespace),
+    listNodeLeases(client, opts.purelbNamespace, now),
+    listServices(client),
+  ]);
+  if (opts.simulateDrain !== undefined && !leases.some(l => l.member.node === opts.simulateDrain))
+    throw new CliError(
+      `node ${opts.simulateDrain} has no Lease in ${opts.purelbNamespace}: it takes part in no election`,
+      EXIT.findings,
+    );
+  const report = electionReport({
+    namespace: opts.purelbNamespace,
+    leases,
+    groups,
+    services: raw.map(toServiceModel),
+    now,
+    node: opts.node,
+    drain: opts.simulateDrain,
+    check: opts.check,
+  });
+  emit(report, opts, write, electionTable);
+  return report.problems?.length ? EXIT.findings : EXIT.ok;
+}
+
+function electionTable(r: ElectionReport): string {
+  const parts: string[] = [];
+  parts.push(
+    r.nodes.length
+      ? table(
+          ["NODE", "LIVE", "SUBNETS", "EXPIRES IN", "WINS"],
+          r.nodes.map(n => [
+            n.node,
+            n.live ? "yes" : "no",
+            n.subnets.join(","),
+            `${n.expiresIn}s`,
+            n.wins,
+          ]),
+        )
+      : `No node Leases in ${r.namespace}: no agent runs.\n`,
+  );
+  if (r.subnets.length)
+    parts.push(
+      `Local pool subnets:\n${indent(
+        table(
+          ["SUBNET", "GROUPS", "LIVE NODES"],
+          r.subnets.map(s => [s.subnet, s.groups.join(","), s.liveNodes.join(",") || "none"]),
+        ),
+      )}\n`,
+    );
+  if (r.node) {
+    const n = r.node;
+    const rows = n.addresses.map(a => [a.address, a.services.join(","), a.winner, a.announcedBy]);
+    parts.push(
+      `Node ${n.node} (${n.live ? "live" : "no live Lease"}; subnets ${n.subnets.join(",") || "none"}):\n${
+        rows.length
+          ? indent(table(["ADDRESS", "SERVICES", "ELECTED", "ANNOUNCED BY"], rows))
+          : "  wins no local address"
+      }\n`,
+    );
+  }
+  if (r.drain) {
+    const d = r.drain;
+    const rows = d.moves.map(m => [
+      m.address,
+      m.services.join(","),
+      d.node,
+      m.to ?? "nobody (no other live node on its subnet)",
+    ]);
+    parts.push(
+      `If ${d.node} is drained:\n${
+        rows.length
+          ? indent(table(["ADDRESS", "SERVICES", "FROM", "TO"], rows))
+          : "  no local address moves"
+      }\n${d.remote ? `  ${d.remote} remote address(es) stay announced by the other nodes\n` : ""}`,
+    );
+  }
+  if (r.problems)
+    parts.push(
+      r.problems.length
+        ? `Problems:\n${r.problems.map(p => `  - ${p}`).join("\n")}\n`
+        : "No problems found.\n",
+    );
+  return parts.join("\n");
+}
+
+// ---------------------------------------------------------------------------- version
+
+async function version(
+  values: { kubeconfig?: string; context?: string },
+  opts: Options,
+  write: (t: string) => void,
+): Promise<number> {
+  const client = await connect({ kubeconfig: values.kubeconfig, context: values.context });
+  let kubernetes: string | undefined;
+  try {
+    kubernetes = (
+      await client.request<{ gitVersion?: string }>("GET", "/version", { timeoutMs: 20_000 })
+    ).gitVersion;
+  } catch (err) {
+    // The plugin's own version is worth printing even without a cluster.
+    process.stderr.write(`kubectl-purelb ${cfg.version}\n`);
+    throw explain(err, client, "the API server version");
+  }
+  const selector = (role: string) => `pepr.dev/uuid=${UUID},pepr.dev/controller=${role}`;
+  const [admission, watcher, agents] = await Promise.all([
+    listWorkloads(client, "Deployment", PEPR_NAMESPACE, selector("admission")),
+    listWorkloads(client, "Deployment", PEPR_NAMESPACE, selector("watcher")),
+    listWorkloads(
+      client,
+      "DaemonSet",
+      opts.purelbNamespace,
+      "app.kubernetes.io/component=lbnodeagent",
+    ),
+  ]);
+  const report = versionReport({
+    plugin: cfg.version,
+    kubernetes,
+    workloads: [
+      { component: "admission", items: admission },
+      { component: "allocator", items: watcher },
+      { component: "lbnodeagent", items: agents },
+    ],
+  });
+  emit(report, opts, write, versionTable);
+  return EXIT.ok;
+}
+
+function versionTable(r: VersionReport): string {
+  const lines = [`kubectl-purelb ${r.plugin}`, `Kubernetes     ${r.kubernetes ?? "unknown"}`, ""];
+  lines.push(
+    table(
+      ["COMPONENT", "NAME", "VERSION", "IMAGES"],
+      r.components.map(c => [c.component, c.name, c.version, c.images.join(",")]),
+    ).trimEnd(),
+  );
+  for (const w of r.warnings) lines.push(`Warning: ${w}`);
+  return lines.join("\n") + "\n";
 }
 
 // ---------------------------------------------------------------------------- entry
