@@ -6,6 +6,7 @@ import { AgentLab, labWinner, waitFor } from "../harness/agentlab";
 import { ClientLoop, NameServers, type Reachability } from "../harness/client-loop";
 import { ensureNamespace, eventsFor, remove } from "../harness/kube";
 import { netnsUnavailable, run } from "../harness/netns";
+import { encode } from "../../lib/heartbeat/wire";
 import {
   HolderSampler,
   freezeApiserver,
@@ -142,6 +143,35 @@ describe.skipIf(!!unavailable)("serving through control-plane and node-network f
     await L?.stop();
     key.remove();
     expect(run("ip", ["netns", "list"])).not.toMatch(new RegExp(`plb-${process.pid}-`));
+  });
+
+  it("drops heartbeats signed with another key, and a flood beyond the rate, from a host on the LAN", async () => {
+    const forged = encode(
+      { node: "n2", flags: 0, clock: Date.now(), seq: 1 },
+      Buffer.from("not-the-cluster-key-at-all"),
+    );
+    const metricsBefore = scrapeMetrics(L, "n1", METRICS_PORT);
+    const dropped = (text: string, reason: string) =>
+      metric(text, `purelb_heartbeats_dropped_total{reason="${reason}"}`) ?? 0;
+    // From the client's namespace: 100 datagrams at once to n1's heartbeat port.
+    L.lab.exec(L.lab.client.ns, process.execPath, [
+      "-e",
+      `const s = require("node:dgram").createSocket("udp4"); const m = Buffer.from(process.argv[1], "hex");
+       let n = 0; const next = () => n++ < 100 ? s.send(m, 7934, process.argv[2], next) : s.close(); next();`,
+      forged.toString("hex"),
+      L.lab.node("n1").ipv4,
+    ]);
+    await sleep(500);
+    const after = scrapeMetrics(L, "n1", METRICS_PORT);
+    const mac = dropped(after, "mac") - dropped(metricsBefore, "mac");
+    const rate = dropped(after, "rate") - dropped(metricsBefore, "rate");
+    console.log(`forged heartbeats: ${mac} failed the MAC, ${rate} over the rate limit`);
+    // The MAC is checked only within the per-source rate: most of the flood costs no hashing.
+    expect(mac).toBeGreaterThan(0);
+    expect(mac).toBeLessThanOrEqual(20);
+    expect(mac + rate).toBe(100);
+    // n2 is still judged on its own heartbeats: nothing the forger sent counted.
+    expect(metric(after, 'purelb_membership_nodes{signal="both"}')).toBe(NODES.length);
   });
 
   it(`keeps every VIP on its node, renewed, while the API server is frozen for ${FREEZE_MS / 1000} s, and moves nothing when it is back`, async () => {
