@@ -62,7 +62,6 @@ class KubeAgentApi implements AgentApi {
   constructor(
     private readonly client: KubeClient,
     private readonly node: string,
-    private readonly namespace = "",
   ) {
     this.recorder = new EventRecorder(client, `purelb-lbnodeagent/${node}`);
   }
@@ -89,17 +88,6 @@ class KubeAgentApi implements AgentApi {
         },
       );
     });
-  }
-
-  configEvent(name: string, uid: string, reason: string, message: string): void {
-    const ref = {
-      apiVersion: "purelb.io/v2",
-      kind: "LBNodeAgent",
-      namespace: this.namespace,
-      name,
-      uid,
-    };
-    void this.limited(() => this.recorder.record(ref, "Warning", reason, message));
   }
 
   nodeEvent(type: "Normal" | "Warning", reason: string, message: string): void {
@@ -166,7 +154,7 @@ export async function runAgent(opts: AgentRunOptions): Promise<RunningAgent> {
     node,
     kernel,
     announcer,
-    api: new KubeAgentApi(client, node, namespace),
+    api: new KubeAgentApi(client, node),
     onSubnets: (s, addresses) => {
       if (listening) keeper.setAnnotation(Annotation.heartbeatAddresses, addresses.join(","));
       if (keeperStarted) keeper.setSubnets(s);
@@ -204,7 +192,7 @@ export async function runAgent(opts: AgentRunOptions): Promise<RunningAgent> {
     raw => raw as LBNodeAgent,
     {
       upsert: (_k, o) => {
-        a.upsertAgentConfig(o.metadata.name, o.spec, o.metadata.uid);
+        a.upsertAgentConfig(o.metadata.name, o.spec);
         void readLabels();
       },
       remove: key => a.removeAgentConfig(key.split("/")[1]),

@@ -234,6 +234,36 @@ describe.skipIf(!!unavailable)("serving through control-plane and node-network f
     await remove(L.client, `/api/v1/namespaces/${APP}/services/frozen`);
   });
 
+  it("hands its VIPs over at once when its agent stops (SIGTERM) while the API server is frozen", async () => {
+    const { v4, v6 } = vipsFor("n4");
+    const rest = NODES.filter(n => n !== "n4");
+    const next = { v4: labWinner(v4, rest), v6: labWinner(v6, rest) };
+    const loops = await serve("leaving", [v4, v6], "n4");
+    const sampler = new HolderSampler(L, [v4, v6]);
+    const thaw = freezeApiserver(L);
+    undo.push(thaw);
+    await sleep(2_000);
+    const t0 = Date.now();
+    // The agent cannot delete its Lease now: its last heartbeat says it leaves.
+    await L.stopAgent("n4", "SIGTERM");
+    await waitFor(
+      "the VIPs on the next winners",
+      () => sampler.holders(v4).join() === next.v4 && sampler.holders(v6).join() === next.v6,
+      5_000,
+    );
+    await Promise.all(loops.map(l => l.answerAfter(Date.now(), 5_000)));
+    const reports = loops.map(l => l.report(t0, Date.now()));
+    for (const [i, r] of reports.entries())
+      console.log(`graceful stop during the freeze, ${[v4, v6][i]}: ${summary(r)}`);
+    expect(reports[0].longestGapMs).toBeLessThan(1_500);
+    expect(reports[1].longestGapMs).toBeLessThan(1_500 + DAD_MS);
+    thaw();
+    sampler.stop();
+    await Promise.all(loops.map(l => l.stop()));
+    await L.startAgent("n4");
+    await remove(L.client, `/api/v1/namespaces/${APP}/services/leaving`);
+  });
+
   it("keeps one holder when one node loses the API server: the holder keeps its VIPs, says so, and nobody takes them", async () => {
     const { v4, v6 } = vipsFor("n2");
     const loops = await serve("api-cut", [v4, v6], "n2");

@@ -169,6 +169,16 @@ describe("membership: Leases and heartbeats together", () => {
     expect(everyAddressHasOneHolder(c, ["n1", "n2"])).toBe(true);
   });
 
+  it("a node dies while the API server is down: its addresses move once its heartbeats stop", () => {
+    const c = new Cluster(["n1", "n2", "n3"]);
+    c.run(2_000);
+    const held = [...c.holders()].filter(([, hs]) => hs[0] === "n3").map(([ip]) => ip);
+    c.run(20_000, { renewing: [] });
+    c.run(TIMEOUT, { renewing: [], cut: ["n3"] });
+    for (const n of ["n1", "n2"]) expect(c.view(n)).toMatchObject({ serving: true, possible: 2 });
+    for (const ip of held) expect(c.holders(["n1", "n2"]).get(ip)).toHaveLength(1);
+  });
+
   it("a single-node cluster keeps serving through an API outage", () => {
     const c = new Cluster(["n1"]);
     c.run(60_000, { renewing: [] });
