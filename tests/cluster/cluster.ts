@@ -43,7 +43,7 @@ import {
   nodeNames,
   toolsDir,
 } from "./layout";
-import { CONNECT_PROXY_JS, tcpToUnix } from "./egress";
+import { CONNECT_PROXY_JS, egressSelectorConfig } from "./egress";
 import { copySeed, ensureSeed } from "./image-seed";
 import { ClusterNode } from "./node";
 import { clientCert, kubeconfig } from "./pki";
@@ -89,7 +89,6 @@ export class Cluster {
   private readonly extraNs: string[] = [];
   private readonly hostChildren: ChildProcess[] = [];
   private hostRelay?: Server;
-  private egress?: Server;
   private nsMounted = false;
   private stopped?: Promise<void>;
   private readonly onExit = (): void => this.stopSync();
@@ -218,25 +217,20 @@ export class Cluster {
       egressSock,
     ]);
     await waitFor("the egress proxy", () => readLog(proxyLog).includes("proxy ready"), 10_000);
-    const egress = await tcpToUnix(egressSock);
-    this.egress = egress.server;
-    const proxyUrl = `http://127.0.0.1:${egress.port}`;
     const cpDir = join(this.dir, "cp");
     const pki = join(cpDir, "pki");
+    mkdirSync(cpDir, { recursive: true });
+    const egressConfig = join(cpDir, "egress-selector.yaml");
+    writeFileSync(egressConfig, egressSelectorConfig(egressSock));
     this.cp = await startControlPlane({
       dir: cpDir,
       serviceAccounts: true,
       // Pods reach the apiserver as the 'kubernetes' Service (10.96.0.1 / fd00:10:96::1),
       // whose endpoint is the relay on the LAN.
       sans: [`IP:${API_IPV4}`, "IP:10.96.0.1", "IP:fd00:10:96::1"],
-      // Its connections to kubelets and Pods leave through the proxy; etcd and its own
-      // loopback client stay direct (Go never proxies loopback addresses).
-      apiserverEnv: {
-        HTTPS_PROXY: proxyUrl,
-        HTTP_PROXY: proxyUrl,
-        NO_PROXY: "127.0.0.1,localhost",
-      },
       apiserverArgs: [
+        // its connections to kubelets, Pods and Services leave through the proxy
+        `--egress-selector-config-file=${egressConfig}`,
         `--advertise-address=${API_IPV4}`,
         "--kubelet-preferred-address-types=InternalIP",
         // webhooks and aggregated APIs dialled at their Pods' addresses, which the proxy's
@@ -317,13 +311,14 @@ export class Cluster {
           { mode: 0o600 },
         );
         copySeed(seed, node.containerdRoot);
-        await node.startContainerd(pauseRef);
-        node.startKubelet({
-          bin: bins.kubelet,
-          kubeconfig: nodeKubeconfig,
+        await node.start({
+          pauseRef,
+          kubelet: bins.kubelet,
+          kubeProxy: bins.kubeProxy,
+          kubeletKubeconfig: nodeKubeconfig,
+          proxyKubeconfig,
           caFile: join(pki, "ca.crt"),
         });
-        node.startKubeProxy({ bin: bins.kubeProxy, kubeconfig: proxyKubeconfig });
       }),
     );
     this.save("starting");
@@ -440,6 +435,42 @@ export class Cluster {
     }
   }
 
+  /** The bridge port of a node's eth0 (tests/harness/netns.ts names them p<index>). */
+  private port(name: string): string {
+    return `p${this.nodes.indexOf(this.node(name))}`;
+  }
+
+  /**
+   * A node dies as a powered-off machine would: its link goes down, then every process in it
+   * (containerd, kubelet, kube-proxy, every container) is SIGKILLed, and what a reboot wipes
+   * goes too: addresses other than the node's own, nftables rules, conntrack entries. Its
+   * namespaces and files stay, for restartNode.
+   */
+  killNode(name: string): void {
+    const node = this.node(name);
+    run("ip", ["-n", this.lab.bridgeNs, "link", "set", this.port(name), "down"]);
+    node.kill();
+    const ns = node.lab.ns;
+    const links = JSON.parse(run("ip", ["-n", ns, "-j", "addr", "show"])) as {
+      ifname: string;
+      addr_info: { local: string; prefixlen: number; scope: string }[];
+    }[];
+    for (const link of links.filter(l => l.ifname === "eth0" || l.ifname === "kube-lb0"))
+      for (const a of link.addr_info)
+        if (a.scope !== "link" && a.local !== node.lab.ipv4 && a.local !== node.lab.ipv6)
+          run("ip", ["-n", ns, "addr", "del", `${a.local}/${a.prefixlen}`, "dev", link.ifname]);
+    run("ip", ["netns", "exec", ns, "nft", "flush", "ruleset"]);
+    spawnSync("ip", ["netns", "exec", ns, "conntrack", "-F"], { stdio: "ignore" });
+  }
+
+  /** Brings a killed node back: link up, its daemons started again; waits until it is Ready. */
+  async restartNode(name: string, timeoutMs = 120_000): Promise<void> {
+    const node = this.node(name);
+    run("ip", ["-n", this.lab.bridgeNs, "link", "set", this.port(name), "up"]);
+    await node.restart();
+    await this.waitReady(timeoutMs);
+  }
+
   node(name: string): ClusterNode {
     const n = this.nodes.find(x => x.name === name);
     if (!n) throw new Error(`no node ${name}`);
@@ -495,7 +526,7 @@ export class Cluster {
       await step(() => Promise.all(this.hostChildren.map(c => stopChild(c, "SIGTERM"))));
       await step(() => this.cp?.stop());
       this.log(`stop: processes gone (${secs(t)})`);
-      for (const server of [this.hostRelay, this.egress])
+      for (const server of [this.hostRelay])
         await step(
           () => new Promise(r => (server ? server.close(() => r(undefined)) : r(undefined))),
         );

@@ -1,33 +1,22 @@
 // The apiserver's way out to the nodes. kube-apiserver runs on the host's loopback, which has
-// no route into the namespaces, yet it must open connections to kubelets (logs, exec,
-// port-forward) and to Pods (admission webhooks, aggregated APIs). Go's HTTP clients honour
-// HTTPS_PROXY, so the apiserver gets one: a CONNECT proxy that runs in the apiserver's
-// namespace on the LAN (which has routes to every pod CIDR), reached from the host through a
-// unix socket, like tests/harness/relay.ts but in the other direction.
-//   host:        127.0.0.1:<port>  -> unix socket               (in the cluster's process)
-//   api netns:   unix socket       -> CONNECT target on the LAN (a small node program)
-import { createConnection, createServer, type AddressInfo, type Server } from "node:net";
+// no route into the namespaces, yet it opens connections to kubelets (logs, exec,
+// port-forward) and to Pods (admission webhooks, aggregated APIs). Its egress selector sends
+// all of that ("cluster" traffic) as HTTP CONNECT requests, with the address already resolved
+// to a node or Pod IP, over a unix socket; unix sockets are filesystem objects, so the proxy
+// behind it can run in the apiserver's namespace on the LAN, which routes every pod CIDR.
 
-/** In-process: listens on 127.0.0.1 (a free port) and forwards each connection to `socketPath`. */
-export async function tcpToUnix(socketPath: string): Promise<{ server: Server; port: number }> {
-  const server = createServer(c => {
-    const u = createConnection(socketPath);
-    c.pipe(u);
-    u.pipe(c);
-    const end = (): void => {
-      c.destroy();
-      u.destroy();
-    };
-    for (const s of [c, u]) {
-      s.on("error", end);
-      s.on("close", end);
-    }
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
-  });
-  return { server, port: (server.address() as AddressInfo).port };
+/** kube-apiserver's --egress-selector-config-file: cluster traffic through `socket`. */
+export function egressSelectorConfig(socket: string): string {
+  return `apiVersion: apiserver.k8s.io/v1beta1
+kind: EgressSelectorConfiguration
+egressSelections:
+- name: cluster
+  connection:
+    proxyProtocol: HTTPConnect
+    transport:
+      uds:
+        udsName: ${socket}
+`;
 }
 
 /**

@@ -22,9 +22,15 @@ import {
 
 const execFileAsync = promisify(execFile);
 
-export interface NodeBinaries {
+export interface NodeStart {
+  pauseRef: string;
+  /** Binaries. */
   kubelet: string;
   kubeProxy: string;
+  kubeletKubeconfig: string;
+  proxyKubeconfig: string;
+  /** The cluster CA: kubelets accept the clients it signed (the apiserver's). */
+  caFile: string;
 }
 
 export class ClusterNode {
@@ -32,6 +38,7 @@ export class ClusterNode {
   readonly mntFile: string;
   readonly utsFile: string;
   private readonly daemons = new Map<string, ChildProcess>();
+  private started?: NodeStart;
 
   constructor(
     readonly lab: LabNode,
@@ -154,6 +161,20 @@ export class ClusterNode {
       const e = err as { stderr?: string; message: string };
       throw new Error(`${this.name}: ${cmd.join(" ")}: ${e.stderr?.trim() || e.message}`);
     }
+  }
+
+  /** Starts containerd, the kubelet and kube-proxy; containerd's root must hold the images. */
+  async start(o: NodeStart): Promise<void> {
+    this.started = o;
+    await this.startContainerd(o.pauseRef);
+    this.startKubelet({ bin: o.kubelet, kubeconfig: o.kubeletKubeconfig, caFile: o.caFile });
+    this.startKubeProxy({ bin: o.kubeProxy, kubeconfig: o.proxyKubeconfig });
+  }
+
+  /** Starts the daemons again after kill(), as a rebooted machine would. */
+  async restart(): Promise<void> {
+    if (!this.started) throw new Error(`${this.name} was never started`);
+    await this.start(this.started);
   }
 
   /** Starts the node's containerd; its root must hold the images already (copySeed). */

@@ -42,8 +42,6 @@ export interface ControlPlaneOptions {
    * each namespace's ServiceAccounts (Pods then get their tokens mounted).
    */
   serviceAccounts?: boolean;
-  /** Extra environment for kube-apiserver, e.g. HTTPS_PROXY for its connections to nodes. */
-  apiserverEnv?: Record<string, string>;
 }
 
 type Tool = "kube-apiserver" | "kubectl" | "helm" | "etcd";
@@ -147,8 +145,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       "--profiling=false",
       ...(opts.apiserverArgs ?? []),
     ];
-    const apiserverEnv = { ...process.env, ...opts.apiserverEnv };
-    procs.push(launch(dir, "kube-apiserver", apiserverBin, apiserverArgs, apiserverEnv));
+    procs.push(launch(dir, "kube-apiserver", apiserverBin, apiserverArgs));
 
     const server = `https://${urlHost(bindAddress)}:${apiPort}`;
     const tls = {
@@ -169,7 +166,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       const i = procs.findIndex(p => p.name === "kube-apiserver");
       await terminate(procs[i]);
       await delay(downMs);
-      procs[i] = launch(dir, "kube-apiserver", apiserverBin, apiserverArgs, apiserverEnv);
+      procs[i] = launch(dir, "kube-apiserver", apiserverBin, apiserverArgs);
       await waitFor(procs, async () => (await get(server, "/readyz", tls)) === 200);
     };
     return { kubeconfig, server, dir, stop, restartApiserver };
@@ -191,17 +188,11 @@ interface Proc {
   exited: Promise<void>;
 }
 
-function launch(
-  dir: string,
-  name: string,
-  bin: string,
-  args: string[],
-  env: NodeJS.ProcessEnv = process.env,
-): Proc {
+function launch(dir: string, name: string, bin: string, args: string[]): Proc {
   const log = join(dir, `${name}.log`);
   const fd = openSync(log, "a");
   try {
-    const child = spawn(bin, args, { cwd: dir, stdio: ["ignore", fd, fd], env });
+    const child = spawn(bin, args, { cwd: dir, stdio: ["ignore", fd, fd] });
     const exited = new Promise<void>(resolve => {
       child.once("exit", () => resolve());
       // spawn failures emit 'error' and never 'exit'
