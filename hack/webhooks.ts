@@ -12,7 +12,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { isMap, parseDocument, stringify } from "yaml";
-import { LB_CLASS } from "../lib/k8s/annotations";
+import { DEFAULT_ANNOUNCER, LB_CLASSES } from "../lib/k8s/lb-class";
 
 export type FailurePolicy = "Fail" | "Ignore";
 
@@ -23,21 +23,17 @@ export type FailurePolicy = "Fail" | "Ignore";
  */
 export const DEFAULT_SERVICE_FAILURE_POLICY: FailurePolicy = "Ignore";
 
-/**
- * The classes the Service webhooks are called for besides none: PureLB's, and upstream PureLB
- * v2's, so that the webhooks need no change when the allocator serves that class too. For a
- * class the module does not serve the checks approve the Service unchanged.
- */
-export const WEBHOOK_SERVICE_CLASSES = [LB_CLASS, "purelb.io/purelbv2"];
-
 // `object` is null on DELETE and `oldObject` on CREATE; && and || absorb the errors of the
 // side they do not need, so a null never makes the condition fail (which would apply the
 // failurePolicy instead of skipping the call).
 const servedBy = (o: "object" | "oldObject") =>
   `${o} != null && has(${o}.spec) && has(${o}.spec.type) && ${o}.spec.type == 'LoadBalancer' && ` +
-  `(!has(${o}.spec.loadBalancerClass) || ${o}.spec.loadBalancerClass in [${WEBHOOK_SERVICE_CLASSES.map(c => `'${c}'`).join(", ")}])`;
+  `(!has(${o}.spec.loadBalancerClass) || ${o}.spec.loadBalancerClass in [${LB_CLASSES.map(c => `'${c}'`).join(", ")}])`;
 
-/** The Service is PureLB's, or was before this update (so a Service leaving LoadBalancer is seen). */
+/**
+ * The Service is PureLB's (lib/k8s/lb-class.ts, with the default defaultAnnouncer), or was before
+ * this update (so a Service leaving LoadBalancer is seen).
+ */
 export const SERVICE_MATCH_CONDITIONS = [
   {
     name: "purelb-serves-service",
@@ -125,7 +121,8 @@ const T = {
 
 /**
  * The chart template of a split configuration, templated where Pepr's own template is: the
- * module name, both failure policies, the timeout and the extra ignored namespaces. Made
+ * module name, both failure policies, the timeout and the extra ignored namespaces; and
+ * Services without a class match only while defaultAnnouncer is PureLB's. Made
  * from the object, not by search and replace over Pepr's text, which rewrites every "10"
  * (the default timeout), including those inside the CA bundle and the webhook path.
  */
@@ -163,6 +160,10 @@ export function webhookTemplate(cfg: WebhookConfiguration): string {
     .replaceAll(T.serviceFailurePolicy, "{{ .Values.admission.serviceFailurePolicy }}")
     .replaceAll(T.failurePolicy, "{{ .Values.admission.failurePolicy }}")
     .replaceAll(T.timeout, "{{ .Values.admission.webhookTimeout }}")
+    .replace(
+      /!has\((object|oldObject)\.spec\.loadBalancerClass\)/g,
+      `{{ if eq .Values.defaultAnnouncer "${DEFAULT_ANNOUNCER}" }}$&{{ else }}false{{ end }}`,
+    )
     .replace(
       new RegExp(`^( *)- ${T.ignored}\n`, "gm"),
       "$1{{- range .Values.additionalIgnoredNamespaces }}\n$1- {{ . }}\n$1{{- end }}\n",

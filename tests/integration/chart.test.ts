@@ -460,6 +460,25 @@ describe.skipIf(!kubeconfig)("Helm chart and module YAML (npm run build)", () =>
       [ours, "Ignore"],
       [svc, "Ignore"],
     ]);
+    // Without PureLB as the default announcer, Services without a class are not PureLB's: the
+    // apiserver must not call for them, and the expression still compiles there.
+    const classOnly = render({ defaultAnnouncer: "other" });
+    for (const c of hooks(classOnly))
+      for (const w of (c.webhooks ?? []).filter(w => w.name === svc))
+        expect(w.matchConditions?.[0].expression, w.name).toBe(
+          SERVICE_MATCH_CONDITIONS[0].expression.replace(
+            /!has\((object|oldObject)\.spec\.loadBalancerClass\)/g,
+            "false",
+          ),
+        );
+    const dryRun = run(
+      toolPath("kubectl"),
+      ["apply", "--dry-run=server", "-f", "-"],
+      hooks(classOnly)
+        .map(o => stringify(o, { lineWidth: 0 }))
+        .join("---\n"),
+    );
+    expect(dryRun.status, dryRun.stderr).toBe(0);
     const wrong = run(toolPath("helm"), [
       "template",
       "purelb",

@@ -89,6 +89,12 @@ describe("webhookTemplate", () => {
     expect(text).toContain(
       "            - kube-system\n            {{- range .Values.additionalIgnoredNamespaces }}\n            - {{ . }}\n            {{- end }}\n",
     );
+    expect(text).toContain(
+      '({{ if eq .Values.defaultAnnouncer "PureLB" }}!has(object.spec.loadBalancerClass){{ else }}false{{ end }} || object.spec.loadBalancerClass in',
+    );
+    expect(text).toContain(
+      '({{ if eq .Values.defaultAnnouncer "PureLB" }}!has(oldObject.spec.loadBalancerClass){{ else }}false{{ end }} || oldObject.spec.loadBalancerClass in',
+    );
     // the "10"s of the CA bundle and the path stay as they are
     expect(text).toContain("caBundle: Q0ExMA==\n");
     expect(text).toContain("path: /validate/ab10cd\n");
