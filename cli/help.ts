@@ -8,6 +8,7 @@ export const COMMANDS = [
   "election",
   "validate",
   "status",
+  "bgp",
   "version",
 ] as const;
 export type Command = (typeof COMMANDS)[number];
@@ -21,7 +22,7 @@ const COMMON = `Options of every command:
   -h, --help                     help (kubectl purelb COMMAND --help: of a command)`;
 
 const EXITS = `Exit codes: 0 fine; 1 findings (validate FAIL, or WARN with --strict; status found a
-problem; services --problems or election --check found one; inspect: no such Service);
+problem; services --problems, election --check or bgp sessions --check found one; inspect: no such Service);
 2 usage error; 3 the cluster cannot be reached or PureLB's CRDs are missing.`;
 
 export const USAGE = `kubectl purelb: see what PureLB does with your Services, and why.
@@ -39,6 +40,7 @@ Usage:
                                              LBNodeAgent/BGPConfiguration
   kubectl purelb status                      allocator, admission and node agents, node
                                              Leases, BGP sessions
+  kubectl purelb bgp sessions                every node's BGP sessions (--node, --check)
   kubectl purelb version                     plugin, Kubernetes and component versions
 
 ${COMMON}
@@ -118,6 +120,18 @@ Lease and, with BGP, every session. Exit 1 when something is missing, down or ex
 
 Example:
   kubectl purelb status -o yaml`,
+  bgp: `kubectl purelb bgp sessions [--node NODE] [--check]
+
+The BGP sessions every node agent reports in its BGPNodeStatus: router ID, ASN, neighbor,
+state, uptime, prefixes sent and received, addresses advertised, and when the status was
+last written (stale after 120 s: the agent or its sidecar is not running).
+
+      --node NODE   only this node
+      --check       report sessions not Established and stale statuses; exit 1 if any
+
+Examples:
+  kubectl purelb bgp sessions
+  kubectl purelb bgp sessions --node node-1 --check -o json`,
   version: `kubectl purelb version
 
 The plugin's version, the API server's, and the images the admission, allocator and agent

@@ -24,7 +24,7 @@ import { inspectService, InspectReport } from "./inspect";
 import { CliError, EXIT, connect, explain, requirePureLBCrds, serves } from "./kube";
 import { Format, age, serialize, table } from "./output";
 import { GroupUsage, poolUsage } from "./pools";
-import { StatusReport, clusterStatus } from "./status";
+import { StatusReport, bgpSessions, clusterStatus } from "./status";
 import { ValidateReport, validateCluster } from "./validate";
 import { ElectionReport, electionReport } from "./election";
 import { COMMANDS, Command, USAGE, helpOf } from "./help";
@@ -124,7 +124,13 @@ export async function main(
   if (!(COMMANDS as readonly string[]).includes(command))
     throw new CliError(`unknown command "${command}"\n\n${USAGE}`, EXIT.usage);
   if (command === "inspect") expectArgs(1, "NAMESPACE/SERVICE");
-  else expectArgs(0, "");
+  else if (command === "bgp") {
+    if (args[0] !== "sessions" || args.length !== 1)
+      throw new CliError(
+        `usage: kubectl purelb bgp sessions [--node NODE] [--check]${args[0] === "dataplane" ? " (bgp dataplane is not implemented)" : ""}`,
+        EXIT.usage,
+      );
+  } else expectArgs(0, "");
   // A flag another command owns is a mistake worth saying, not something to ignore.
   const owners: Record<string, Command[]> = {
     "show-services": ["pools"],
@@ -134,8 +140,8 @@ export async function main(
     ip: ["services"],
     problems: ["services"],
     "all-namespaces": ["services"],
-    node: ["services", "election"],
-    check: ["election"],
+    node: ["services", "election", "bgp"],
+    check: ["election", "bgp"],
     "simulate-drain": ["election"],
   };
   for (const [flag, cmds] of Object.entries(owners)) {
@@ -160,6 +166,8 @@ export async function main(
       return services(client, opts, write);
     case "election":
       return election(client, opts, write);
+    case "bgp":
+      return bgpSessionsCommand(client, opts, write);
     default:
       return status(client, opts, write);
   }
@@ -701,6 +709,63 @@ function electionTable(r: ElectionReport): string {
         : "No problems found.\n",
     );
   return parts.join("\n");
+}
+
+// ---------------------------------------------------------------------------- bgp sessions
+
+async function bgpSessionsCommand(
+  client: KubeClient,
+  opts: Options,
+  write: (t: string) => void,
+): Promise<number> {
+  if (!(await serves(client, "bgp.purelb.io/v1")))
+    throw new CliError(
+      "the bgp.purelb.io CRDs are not installed (the API server does not serve bgp.purelb.io/v1); install PureLB's CRDs (kubectl apply -f dist/purelb-crds.yaml)",
+    );
+  const statuses = (await listBgpStatuses(client)).filter(
+    s => opts.node === undefined || s.metadata.name === opts.node,
+  );
+  const { rows, problems } = bgpSessions(statuses, Date.now());
+  const report = { sessions: rows, ...(opts.check ? { problems } : {}) };
+  emit(report, opts, write, r => {
+    const t = r.sessions.length
+      ? table(
+          [
+            "NODE",
+            "ROUTER ID",
+            "ASN",
+            "PEER",
+            "STATE",
+            "UPTIME",
+            "SENT",
+            "RECEIVED",
+            "ADVERTISED",
+            "STATUS WRITTEN",
+          ],
+          r.sessions.map(b => [
+            b.node,
+            b.routerID,
+            b.asn,
+            b.peer,
+            b.state,
+            b.uptime,
+            b.prefixesSent,
+            b.prefixesReceived,
+            b.advertised,
+            b.heartbeatAge === undefined
+              ? undefined
+              : `${age(b.heartbeatAge)} ago${b.stale ? " (stale)" : ""}`,
+          ]),
+        )
+      : "No BGPNodeStatus: BGP is off, or no agent runs the sidecar.\n";
+    const p = r.problems
+      ? r.problems.length
+        ? `\nProblems:\n${r.problems.map(x => `  - ${x}`).join("\n")}\n`
+        : "\nNo problems found.\n"
+      : "";
+    return t + p;
+  });
+  return opts.check && problems.length ? EXIT.findings : EXIT.ok;
 }
 
 // ---------------------------------------------------------------------------- version

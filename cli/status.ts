@@ -119,41 +119,53 @@ export function clusterStatus(input: StatusInput): StatusReport {
 
   let bgp: BgpPeerStatus[] | undefined;
   if (input.bgp) {
-    bgp = [];
-    for (const s of [...input.bgp].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
-      const st = s.status ?? {};
-      const beat = Date.parse(st.heartbeat ?? st.lastUpdate ?? "");
-      const heartbeatAge = Number.isFinite(beat) ? Math.round((now - beat) / 1000) : undefined;
-      const stale = heartbeatAge === undefined || heartbeatAge > BGP_STALE_SECONDS;
-      const base = {
-        node: s.metadata.name,
-        routerID: st.routerID,
-        asn: st.asn,
-        advertised: st.advertised?.length ?? 0,
-        heartbeatAge,
-        stale,
-      };
-      const peers = st.neighbors ?? [];
-      if (!peers.length) bgp.push(base);
-      for (const n of peers) {
-        bgp.push({
-          ...base,
-          peer: n.address,
-          state: n.state,
-          uptime: n.uptime,
-          prefixesSent: n.prefixesSent,
-          prefixesReceived: n.prefixesReceived,
-        });
-        if (n.state !== "Established")
-          problems.push(
-            `node ${s.metadata.name}: BGP session with ${n.address} is ${n.state}${n.lastError ? ` (${n.lastError})` : ""}`,
-          );
-      }
-      if (stale)
-        problems.push(
-          `node ${s.metadata.name}: BGP status ${heartbeatAge === undefined ? "has no heartbeat" : `last written ${heartbeatAge}s ago`}; is its agent running with the BGP sidecar?`,
-        );
-    }
+    const sessions = bgpSessions(input.bgp, now);
+    bgp = sessions.rows;
+    problems.push(...sessions.problems);
   }
   return { namespace: input.namespace, components, leases, ...(bgp ? { bgp } : {}), problems };
+}
+
+/** One row per node and BGP neighbor from the BGPNodeStatus objects, and what is wrong. */
+export function bgpSessions(
+  statuses: BGPNodeStatus[],
+  now: number,
+): { rows: BgpPeerStatus[]; problems: string[] } {
+  const rows: BgpPeerStatus[] = [];
+  const problems: string[] = [];
+  for (const s of [...statuses].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
+    const st = s.status ?? {};
+    const beat = Date.parse(st.heartbeat ?? st.lastUpdate ?? "");
+    const heartbeatAge = Number.isFinite(beat) ? Math.round((now - beat) / 1000) : undefined;
+    const stale = heartbeatAge === undefined || heartbeatAge > BGP_STALE_SECONDS;
+    const base = {
+      node: s.metadata.name,
+      routerID: st.routerID,
+      asn: st.asn,
+      advertised: st.advertised?.length ?? 0,
+      heartbeatAge,
+      stale,
+    };
+    const peers = st.neighbors ?? [];
+    if (!peers.length) rows.push(base);
+    for (const n of peers) {
+      rows.push({
+        ...base,
+        peer: n.address,
+        state: n.state,
+        uptime: n.uptime,
+        prefixesSent: n.prefixesSent,
+        prefixesReceived: n.prefixesReceived,
+      });
+      if (n.state !== "Established")
+        problems.push(
+          `node ${s.metadata.name}: BGP session with ${n.address} is ${n.state}${n.lastError ? ` (${n.lastError})` : ""}`,
+        );
+    }
+    if (stale)
+      problems.push(
+        `node ${s.metadata.name}: BGP status ${heartbeatAge === undefined ? "has no heartbeat" : `last written ${heartbeatAge}s ago`}; is its agent running with the BGP sidecar?`,
+      );
+  }
+  return { rows, problems };
 }

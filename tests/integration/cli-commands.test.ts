@@ -176,6 +176,31 @@ describe.skipIf(!kubeconfig)("kubectl purelb services, election, version and fri
         },
       },
     });
+    const now = new Date().toISOString();
+    for (const [node, state, lastError] of [
+      ["c2-node-x", "Established", undefined],
+      ["c2-node-y", "Active", "connection refused"],
+    ] as const) {
+      const p = "/apis/bgp.purelb.io/v1/bgpnodestatuses";
+      await apply(client, p, {
+        apiVersion: "bgp.purelb.io/v1",
+        kind: "BGPNodeStatus",
+        metadata: { name: node },
+      });
+      await client.request("PATCH", `${p}/${node}/status`, {
+        body: {
+          status: {
+            routerID: "192.0.2.9",
+            asn: 64513,
+            neighbors: [{ address: "192.0.2.254", state, ...(lastError ? { lastError } : {}) }],
+            advertised: ["203.0.113.128/32"],
+            heartbeat: now,
+            lastUpdate: now,
+          },
+        },
+        contentType: "application/merge-patch+json",
+      });
+    }
     // Events are written in the background; wait until the list shows it.
     for (let i = 0; i < 100; i++) {
       const l = await client.request<{ items: unknown[] }>(
@@ -193,6 +218,8 @@ describe.skipIf(!kubeconfig)("kubectl purelb services, election, version and fri
     await remove(client, `/apis/apps/v1/namespaces/${PLB}/daemonsets/purelb-lbnodeagent`).catch(
       () => undefined,
     );
+    for (const n of ["c2-node-x", "c2-node-y"])
+      await remove(client, `/apis/bgp.purelb.io/v1/bgpnodestatuses/${n}`).catch(() => undefined);
     for (const ns of [PLB, APP])
       await remove(client, `/api/v1/namespaces/${ns}`).catch(() => undefined);
   });
@@ -334,6 +361,47 @@ describe.skipIf(!kubeconfig)("kubectl purelb services, election, version and fri
     });
   });
 
+  describe("bgp sessions", () => {
+    interface Sessions {
+      sessions: { node: string; peer?: string; state?: string; asn?: number; stale: boolean }[];
+      problems?: string[];
+    }
+    it("lists every node's sessions, one node with --node, and --check fails on one not Established", () => {
+      const all = json<Sessions>(["bgp", "sessions"]);
+      expect(all.status).toBe(0);
+      expect(all.data.sessions.filter(s => s.node.startsWith("c2-node-"))).toEqual([
+        expect.objectContaining({
+          node: "c2-node-x",
+          peer: "192.0.2.254",
+          state: "Established",
+          asn: 64513,
+          stale: false,
+        }),
+        expect.objectContaining({
+          node: "c2-node-y",
+          peer: "192.0.2.254",
+          state: "Active",
+          stale: false,
+        }),
+      ]);
+      expect(all.data.problems).toBeUndefined();
+      const x = json<Sessions>(["bgp", "sessions", "--node", "c2-node-x", "--check"]);
+      expect(x.status).toBe(0);
+      expect(x.data).toEqual({
+        sessions: [expect.objectContaining({ node: "c2-node-x" })],
+        problems: [],
+      });
+      const y = purelb(["bgp", "sessions", "--node", "c2-node-y", "--check"]);
+      expect(y.status).toBe(1);
+      expect(y.stdout).toMatch(/^c2-node-y +192\.0\.2\.9 +64513 +192\.0\.2\.254 +Active/m);
+      expect(y.stdout).toMatch(
+        /- node c2-node-y: BGP session with 192\.0\.2\.254 is Active \(connection refused\)/,
+      );
+      expect(purelb(["bgp"]).status).toBe(2);
+      expect(purelb(["bgp", "dataplane"]).stderr).toMatch(/bgp dataplane is not implemented/);
+    });
+  });
+
   describe("version, validate --strict, pools --service-group, help", () => {
     it("version: plugin, Kubernetes and component versions, with a skew warning", () => {
       const { status, data } = json<VersionReport>(["version"]);
@@ -382,6 +450,7 @@ describe.skipIf(!kubeconfig)("kubectl purelb services, election, version and fri
 
     it("has help with examples for every command, and refuses a flag of another command", () => {
       for (const cmd of [
+        "bgp",
         "inspect",
         "pools",
         "services",
@@ -400,7 +469,7 @@ describe.skipIf(!kubeconfig)("kubectl purelb services, election, version and fri
       expect(purelb(["--help"]).stdout).toMatch(/kubectl purelb services +every PureLB Service/);
       const wrong = purelb(["pools", "--check"]);
       expect(wrong.status).toBe(2);
-      expect(wrong.stderr).toMatch(/--check is an option of election, not of pools/);
+      expect(wrong.stderr).toMatch(/--check is an option of election and bgp, not of pools/);
     });
   });
 });
