@@ -128,8 +128,9 @@ describe.skipIf(!!unavailable)("metrics of a running cluster, scraped by Prometh
       `purelb_address_pool_allocation_rejected_total{pool="${POOL}",reason="exhausted"}`,
       v => (v ?? 0) >= 1,
     );
-    expect(await q(`purelb_address_pool_addresses_in_use{pool="${POOL}"}`)).toBe(2);
-    expect(await q("purelb_addresses_assigned_total")).toBe(2);
+    // The group's figures are written 0.5 s after a change and scraped every second.
+    await wait(`purelb_address_pool_addresses_in_use{pool="${POOL}"}`, v => v === 2);
+    await wait("purelb_addresses_assigned_total", v => v === 2);
   });
 
   it("shows the failover: one handover counted by the new winner, its win, the old node gone", async () => {
