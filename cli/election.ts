@@ -3,6 +3,7 @@ import { parseAddress } from "../lib/ip/address";
 import { Cidr, cidrContains, formatCidr } from "../lib/ip/cidr";
 import { parseGroup } from "../lib/ipam/group";
 import { Annotation } from "../lib/k8s/annotations";
+import { announcerOf } from "../lib/k8s/announcing";
 import { ServiceModel } from "../lib/k8s/service";
 import { ServiceGroup } from "../lib/k8s/servicegroup";
 import { NodeLease } from "./cluster";
@@ -57,7 +58,8 @@ function localAddresses(services: ServiceModel[], members: Member[], now: number
       e.services.push(`${s.namespace}/${s.name}`);
       const ann =
         s.annotations[a.family === 4 ? Annotation.announcingIPv4 : Annotation.announcingIPv6];
-      if (ann) e.announcedBy = ann.split(",")[0].trim();
+      const by = announcerOf(ann, text);
+      if (by) e.announcedBy = by.node;
       out.set(text, e);
     }
   }

@@ -5,6 +5,7 @@ import { formatRange, rangeContains } from "../lib/ip/range";
 import { GroupModel, parseGroup } from "../lib/ipam/group";
 import { formatProblems } from "../lib/ipam/problem";
 import { Annotation } from "../lib/k8s/annotations";
+import { announcerOf } from "../lib/k8s/announcing";
 import { DEFAULT_ANNOUNCER, DEFAULT_ANNOUNCER_ENV, LB_CLASSES } from "../lib/k8s/lb-class";
 import { parseServiceAnnotations } from "../lib/k8s/service-annotations";
 import { ServiceModel, toServiceModel } from "../lib/k8s/service";
@@ -74,12 +75,6 @@ export interface InspectInput {
 
 const ports = (s: ServiceModel) => s.ports.map(p => `${p.port}/${p.protocol}`);
 
-function parseAnnouncing(v: string | undefined): { node: string; interface?: string } | undefined {
-  if (!v) return undefined;
-  const [node, iface] = v.split(",", 2).map(x => x.trim());
-  return node ? { node, ...(iface ? { interface: iface } : {}) } : undefined;
-}
-
 /** Everything about one Service that explains where its addresses come from and who announces them. */
 export function inspectService(input: InspectInput): InspectReport {
   const { now, namespace } = input;
@@ -111,8 +106,9 @@ export function inspectService(input: InspectInput): InspectReport {
       ...(range ? { pool: formatRange(range.range), subnet: formatCidr(range.subnet) } : {}),
       kind,
     };
-    const ann = parseAnnouncing(
+    const ann = announcerOf(
       a[family === "IPv4" ? Annotation.announcingIPv4 : Annotation.announcingIPv6],
+      text,
     );
     if (ann) report.announcing = ann;
     if (addr && kind === "local") {

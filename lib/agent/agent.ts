@@ -24,6 +24,7 @@ import {
   planChanges,
 } from "./desired";
 import { planAnnouncements } from "./announcing";
+import { AnnouncingSlot, reconcileAnnouncing } from "../k8s/announcing";
 import {
   agentSynced,
   announcedAddresses,
@@ -430,6 +431,8 @@ export class NodeAgent {
           validLft: d.validLft,
           preferredLft: d.preferredLft,
           nodad: d.nodad,
+          noPrefixRoute: d.noPrefixRoute,
+          deprecated: d.deprecated,
         }),
       ),
     );
@@ -471,6 +474,7 @@ export class NodeAgent {
 
     // Local addresses: record who announces, announce, notice problems.
     const placed: DesiredAddress[] = [];
+    const mySlots = new Map<string, AnnouncingSlot[]>();
     for (const d of desired.addresses.values()) {
       if (d.kind !== "local") continue;
       const iface = byName.get(d.ifname)!;
@@ -484,28 +488,14 @@ export class NodeAgent {
         family: d.family,
       });
       this.failed.delete(d.address);
-      const value = `${this.opts.node},${d.ifname}`;
-      const ann = d.family === 4 ? Annotation.announcingIPv4 : Annotation.announcingIPv6;
       for (const key of d.services) {
-        const svc = this.services.get(key);
-        if (!svc) continue;
-        const wkey = `${key}|${ann}`;
-        // Written once per version of the Service: if another node overwrites it later, a newer
-        // version arrives and this node writes again while it still wins.
-        const mark = `${svc.resourceVersion}|${value}`;
-        if (svc.annotations[ann] !== value && this.written.get(wkey) !== mark) {
-          this.written.set(wkey, mark);
-          this.opts.api.annotate(svc, { [ann]: value }).catch(err => {
-            this.written.delete(wkey);
-            Log.warn(
-              { service: key, err: String(err) },
-              "could not write the announcing annotation",
-            );
-            this.retryLater();
-          });
-        }
+        const ann = d.family === 4 ? Annotation.announcingIPv4 : Annotation.announcingIPv6;
+        const slot = { node: this.opts.node, interface: d.ifname, address: d.address };
+        const k = `${key}|${ann}`;
+        mySlots.set(k, [...(mySlots.get(k) ?? []), slot]);
       }
     }
+    this.writeAnnouncing(mySlots);
     const announcing = planAnnouncements({
       placed,
       held: new Map(ours.map(h => [h.address, h])),
@@ -606,6 +596,29 @@ export class NodeAgent {
     if (plan.add.length || plan.remove.length) {
       this.lastBusyReport = this.lastReport;
       Log.debug(this.lastReport, "reconciled interfaces");
+    }
+  }
+
+  /**
+   * Puts this node's slots into the announcing annotations (`slots` by "service|annotation").
+   * Written once per version of the Service: when another node writes its own slot, the new
+   * version still holds ours and the value is left alone; when a write of ours was lost to a
+   * concurrent one, the next version lacks our slot and we write again while we still win.
+   */
+  private writeAnnouncing(slots: ReadonlyMap<string, AnnouncingSlot[]>): void {
+    for (const [wkey, mine] of slots) {
+      const [key, ann] = wkey.split("|");
+      const svc = this.services.get(key);
+      if (!svc) continue;
+      const value = reconcileAnnouncing(svc.annotations[ann], mine, svc.ingress);
+      const mark = `${svc.resourceVersion}|${value}`;
+      if (svc.annotations[ann] === value || this.written.get(wkey) === mark) continue;
+      this.written.set(wkey, mark);
+      this.opts.api.annotate(svc, { [ann]: value }).catch(err => {
+        this.written.delete(wkey);
+        Log.warn({ service: key, err: String(err) }, "could not write the announcing annotation");
+        this.retryLater();
+      });
     }
   }
 

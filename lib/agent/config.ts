@@ -30,6 +30,12 @@ export interface AgentConfig {
   /** Seconds; 0 = permanent. */
   validLft: number;
   preferredLft: number;
+  /**
+   * Local addresses get no prefix route (addressConfig.localInterface.noPrefixRoute, default
+   * on): the node's own address already has the subnet's route, and a second one whose
+   * source is a VIP can make the node talk from an address that moves to another node.
+   */
+  noPrefixRoute: boolean;
   lease: { durationSeconds: number; renewMs: number };
 }
 
@@ -92,6 +98,7 @@ export function parseAgentConfig(spec: LBNodeAgentSpec | undefined): ConfigParse
       garp,
       validLft: Math.round(validMs / 1000),
       preferredLft: Math.round(preferredMs / 1000),
+      noPrefixRoute: local.addressConfig?.localInterface?.noPrefixRoute ?? true,
       // Lease durations are whole seconds in the API.
       lease: { durationSeconds: Math.max(1, Math.ceil(leaseMs / 1000)), renewMs },
     },

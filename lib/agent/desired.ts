@@ -8,8 +8,8 @@ import { Address, Family, familyBits, parseAddress } from "../ip/address";
 import { Cidr, cidrContains } from "../ip/cidr";
 import { rangeContains } from "../ip/range";
 import { GroupModel } from "../ipam/group";
-import { Annotation } from "../k8s/annotations";
 import { ServiceModel, serviceKey } from "../k8s/service";
+import { addressKind } from "./address-kind";
 import { KernelAddress, INFINITY_LIFE, PURELB_ADDR_PROTO } from "../netlink/messages";
 import { AgentConfig } from "./config";
 import { Member, electWinner } from "../election/election";
@@ -37,6 +37,13 @@ export interface DesiredAddress {
   validLft: number;
   preferredLft: number;
   nodad: boolean;
+  /** See AgentConfig.noPrefixRoute; local addresses only. */
+  noPrefixRoute?: boolean;
+  /**
+   * Local IPv6: added with preferred lifetime 0, so that neither source address selection
+   * nor a CNI that picks the node's address (flannel) adopts a VIP that can move away.
+   */
+  deprecated?: boolean;
   /** Keys of the Services that need it. */
   services: string[];
 }
@@ -75,13 +82,6 @@ export interface DesiredInput {
 
 export const hostPrefix = (family: Family): number => familyBits(family);
 
-/** The Service's pool type, or undefined when PureLB does not announce it. */
-export function poolTypeOf(svc: ServiceModel): AddressKind | undefined {
-  if (svc.type !== "LoadBalancer" || !svc.ingress.length) return undefined;
-  const t = svc.annotations[Annotation.poolType];
-  return t === "local" || t === "remote" ? t : undefined;
-}
-
 /** Interfaces that may hold local addresses and whose subnets go into the node Lease. */
 export function localCapable(ifaces: NodeInterface[], config: AgentConfig): NodeInterface[] {
   return ifaces.filter(
@@ -119,14 +119,13 @@ export function desiredState(input: DesiredInput): DesiredState {
   const ext = input.interfaces.find(i => i.name === config.extInterface);
 
   for (const svc of input.services) {
-    const kind = poolTypeOf(svc);
-    if (!kind) continue;
     const key = serviceKey(svc);
-    const group = input.groups.get(svc.annotations[Annotation.allocatedFrom] ?? "");
-    const etpLocal = kind === "remote" && svc.externalTrafficPolicy === "Local";
     for (const ip of svc.ingress) {
       const a = parseAddress(ip);
-      if (!a) continue;
+      const decided = a && addressKind(svc, a, input.groups);
+      if (!a || !decided) continue;
+      const { kind, group } = decided;
+      const etpLocal = kind === "remote" && svc.externalTrafficPolicy === "Local";
       const text = ip;
       if (kind === "local") {
         const l = locals.get(text);
@@ -184,6 +183,8 @@ export function desiredState(input: DesiredInput): DesiredState {
       validLft: config.validLft,
       preferredLft: config.preferredLft,
       nodad: l.a.family === 6 && l.nodad,
+      noPrefixRoute: config.noPrefixRoute,
+      deprecated: l.a.family === 6,
       services: l.svcs,
     });
   }
@@ -268,7 +269,16 @@ export function planChanges(
   const kept = new Map<string, HeldAddress>();
   for (const h of ours) {
     const d = desired.get(h.address);
-    if (!d || d.ifname !== h.ifname || d.prefix !== h.prefix || kept.has(h.address)) remove.push(h);
+    // The kernel changes no IPv4 address's noprefixroute in place: such a copy is re-added.
+    const routeFlag = (d?.noPrefixRoute ?? false) !== (h.noprefixroute ?? false);
+    if (
+      !d ||
+      d.ifname !== h.ifname ||
+      d.prefix !== h.prefix ||
+      kept.has(h.address) ||
+      (routeFlag && d.family === 4)
+    )
+      remove.push(h);
     else kept.set(h.address, h);
   }
   const add: Change["add"] = [];
@@ -282,7 +292,9 @@ export function planChanges(
     const stale =
       (d.validLft === 0) !== permanent ||
       (d.validLft > 0 && (h.validLft < (d.validLft * 2) / 3 || h.validLft > d.validLft)) ||
-      (d.family === 6 && d.nodad !== h.nodad);
+      (d.family === 6 && d.nodad !== h.nodad) ||
+      (d.family === 6 && (d.noPrefixRoute ?? false) !== (h.noprefixroute ?? false)) ||
+      (d.deprecated === true) !== (h.preferredLft === 0);
     if (stale) add.push({ ...d, fresh: false });
   }
   return { add, remove };

@@ -34,7 +34,14 @@ const AF_INET6 = 10;
 export const afOf = (family: Family): number => (family === 4 ? AF_INET : AF_INET6);
 
 const IFA = { ADDRESS: 1, LOCAL: 2, LABEL: 3, CACHEINFO: 6, FLAGS: 8, PROTO: 11 } as const;
-export const IFA_F = { NODAD: 0x02, DADFAILED: 0x08, TENTATIVE: 0x40, PERMANENT: 0x80 } as const;
+export const IFA_F = {
+  NODAD: 0x02,
+  DADFAILED: 0x08,
+  TENTATIVE: 0x40,
+  PERMANENT: 0x80,
+  /** Above the 8 bits of ifaddrmsg: travels only in IFA_FLAGS. */
+  NOPREFIXROUTE: 0x200,
+} as const;
 const IFLA = { ADDRESS: 1, IFNAME: 3, LINKINFO: 18 } as const;
 const IFLA_INFO_KIND = 1;
 export const IFF_UP = 0x1;
@@ -63,6 +70,8 @@ export interface KernelAddress {
   nodad: boolean;
   tentative: boolean;
   dadfailed: boolean;
+  /** Undefined in models of a kernel that do not say (tests): taken as false. */
+  noprefixroute?: boolean;
   /** IFA_PROTO when the kernel reported one. */
   proto?: number;
 }
@@ -162,15 +171,21 @@ export interface AddressSpec {
   validLft: number;
   preferredLft: number;
   nodad: boolean;
+  /** No prefix route for the address (IFA_F_NOPREFIXROUTE). */
+  noPrefixRoute?: boolean;
+  /** Preferred lifetime 0: IPv6 source address selection passes the address over. */
+  deprecated?: boolean;
 }
 
 /** RTM_NEWADDR body: the address with its lifetimes, flags and PureLB's IFA_PROTO marker. */
 export function encodeNewAddress(spec: AddressSpec): Buffer {
   const { family, bytes } = addressBytes(spec.address);
-  const flags = spec.nodad && family === 6 ? IFA_F.NODAD : 0;
+  const flags =
+    (spec.nodad && family === 6 ? IFA_F.NODAD : 0) | (spec.noPrefixRoute ? IFA_F.NOPREFIXROUTE : 0);
   const valid = spec.validLft > 0 ? spec.validLft : INFINITY_LIFE;
-  const preferred =
-    spec.validLft > 0
+  const preferred = spec.deprecated
+    ? 0
+    : spec.validLft > 0
       ? Math.min(spec.preferredLft > 0 ? spec.preferredLft : valid, valid)
       : INFINITY_LIFE;
   const cache = Buffer.alloc(16);
@@ -222,6 +237,7 @@ export function decodeAddress(body: Buffer): KernelAddress | undefined {
     nodad: (flags & IFA_F.NODAD) !== 0,
     tentative: (flags & IFA_F.TENTATIVE) !== 0,
     dadfailed: (flags & IFA_F.DADFAILED) !== 0,
+    noprefixroute: (flags & IFA_F.NOPREFIXROUTE) !== 0,
     proto: proto && proto.length >= 1 ? proto.readUInt8(0) : undefined,
   };
 }

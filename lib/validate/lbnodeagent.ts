@@ -139,9 +139,10 @@ function checkAddressConfig(local: LocalAgentSpec, problems: Problem[], warnings
         `${path}.validLifetime ${valid} is not supported here: addresses on the dummy interface stay permanent (0), as by default.`,
       );
     }
-    if (c.noPrefixRoute !== undefined) {
+    // Local addresses follow noPrefixRoute; remote ones keep the route (BGP needs no more).
+    if (which === "dummyInterface" && c.noPrefixRoute === true) {
       warnings.push(
-        `${path}.noPrefixRoute is accepted but not applied: this PureLB adds addresses with the kernel's prefix route (as noPrefixRoute: false).`,
+        `${path}.noPrefixRoute is accepted but not applied: addresses on the dummy interface keep the kernel's prefix route (as noPrefixRoute: false).`,
       );
     }
   }

@@ -192,8 +192,8 @@ describe.skipIf(!!unavailable)("node agent on real interfaces", () => {
           ? s
           : undefined;
       });
-      expect(svc.annotations["purelb.io/announcing-IPv4"]).toBe(`${w4},eth0`);
-      expect(svc.annotations["purelb.io/announcing-IPv6"]).toBe(`${w6},eth0`);
+      expect(svc.annotations["purelb.io/announcing-IPv4"]).toBe(`${w4},eth0,${v4}`);
+      expect(svc.annotations["purelb.io/announcing-IPv6"]).toBe(`${w6},eth0,${v6}`);
       await waitFor("AnnouncingLocal event", async () =>
         (await eventsFor(L.client, APP, "web")).find(
           e => e.reason === "AnnouncingLocal" && e.message.includes(`node ${w4}, interface eth0`),
@@ -202,6 +202,49 @@ describe.skipIf(!!unavailable)("node agent on real interfaces", () => {
     } finally {
       cap.stop();
     }
+  });
+
+  it("adds local addresses so the node never adopts one: noprefixroute, IPv6 deprecated", async () => {
+    const v4 = "192.0.2.200";
+    const v6 = "2001:db8::200";
+    const n4 = L.lab.node(expectedWinner(v4));
+    const n6 = L.lab.node(expectedWinner(v6));
+    await waitHolders(v6, [n6.name]);
+    const shown = (ns: string, ip: string) =>
+      run("ip", ["-n", ns, "-d", "addr", "show", "dev", "eth0"])
+        .split("\n")
+        .find(l => l.includes(` ${ip}/`)) ?? "";
+    expect(shown(n4.ns, v4)).toMatch(/noprefixroute/);
+    expect(shown(n6.ns, v6)).toMatch(/noprefixroute/);
+    // The DAD of a new copy passes first; the flag stays once it has.
+    await waitFor("IPv6 copy out of DAD", () => !/tentative/.test(shown(n6.ns, v6)));
+    expect(shown(n6.ns, v6)).toMatch(/deprecated/);
+    expect(L.lab.find(n6.ns, "eth0", v6)!.preferred_life_time).toBe(0);
+    // The node talks to its LAN from its own address, even to a neighbour next to the VIP
+    // (longest-prefix matching would pick the IPv6 VIP were it not deprecated).
+    const src = (ns: string, to: string) =>
+      /\bsrc (\S+)/.exec(run("ip", ["-n", ns, "route", "get", to]))?.[1];
+    expect(src(n4.ns, "192.0.2.201")).toBe(n4.ipv4);
+    expect(src(n6.ns, "2001:db8::201")).toBe(n6.ipv6);
+  });
+
+  it("two nodes announcing two addresses of one Service write the annotation once each", async () => {
+    const pool = Array.from({ length: 8 }, (_, i) => `192.0.2.${232 + i}`);
+    const a = pool[0];
+    const b = pool.find(x => expectedWinner(x) !== expectedWinner(a))!;
+    await L.service(APP, "pair", { group: "local", poolType: "local", ips: [a, b] });
+    await waitHolders(a, [expectedWinner(a)]);
+    await waitHolders(b, [expectedWinner(b)]);
+    const want = [`${expectedWinner(a)},eth0,${a}`, `${expectedWinner(b)},eth0,${b}`];
+    const settled = await waitFor("both slots", async () => {
+      const s = await getService(L.client, APP, "pair");
+      return s.annotations["purelb.io/announcing-IPv4"] === want.join(" ") ? s : undefined;
+    });
+    // Renewals every 2 s run reconciles on every node; none of them may write again.
+    await new Promise(r => setTimeout(r, 5_000));
+    const later = await getService(L.client, APP, "pair");
+    expect(later.resourceVersion).toBe(settled.resourceVersion);
+    await remove(L.client, `/api/v1/namespaces/${APP}/services/pair`);
   });
 
   it("renews finite lifetimes before they run out", async () => {
@@ -422,7 +465,7 @@ describe.skipIf(!!unavailable)("node agent on real interfaces", () => {
         "annotation names the new winner",
         async () =>
           (await getService(L.client, APP, "failover")).annotations["purelb.io/announcing-IPv4"] ===
-          `${next},eth0`,
+          `${next},eth0,${ip}`,
       );
       // The Lease went with it.
       await expect(

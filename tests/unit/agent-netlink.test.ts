@@ -32,8 +32,28 @@ describe("rtnetlink messages", () => {
       nodad: true,
       tentative: false,
       dadfailed: false,
+      noprefixroute: false,
       proto: PURELB_ADDR_PROTO,
     });
+  });
+
+  it("carries noprefixroute in IFA_FLAGS and a deprecated address with preferred lifetime 0", () => {
+    for (const validLft of [0, 300]) {
+      const a = decodeAddress(
+        encodeNewAddress({
+          ifindex: 7,
+          address: "2001:db8::6",
+          prefix: 64,
+          validLft,
+          preferredLft: validLft,
+          nodad: false,
+          noPrefixRoute: true,
+          deprecated: true,
+        }),
+      )!;
+      expect([a.noprefixroute, a.preferredLft]).toEqual([true, 0]);
+      expect(a.validLft).toBe(validLft || INFINITY_LIFE);
+    }
   });
 
   it("writes 0 s lifetimes as forever and never sets nodad on IPv4", () => {
