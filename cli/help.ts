@@ -15,8 +15,9 @@ export type Command = (typeof COMMANDS)[number];
 
 const COMMON = `Options of every command:
   -o, --output table|json|yaml   output format (default table)
-      --purelb-namespace NS      where PureLB's ServiceGroups, LBNodeAgents and Leases are
-                                 (default $PURELB_NAMESPACE or ${DEFAULT_NAMESPACE})
+  -n, --namespace NS             PureLB's namespace, where its ServiceGroups, LBNodeAgents and
+                                 Leases are (default $PURELB_NAMESPACE or ${DEFAULT_NAMESPACE});
+                                 --purelb-namespace NS is the same
       --kubeconfig FILE          kubeconfig (default $KUBECONFIG or ~/.kube/config)
       --context NAME             kubeconfig context (default: the current context)
   -h, --help                     help (kubectl purelb COMMAND --help: of a command)`;
@@ -56,11 +57,12 @@ Everything about one Service: its addresses with the range, subnet, announcing n
 interface and the election for each, the Services sharing them, its last Events, and a
 diagnosis (OK, or what is wrong and what to do).
 
-  -n, --namespace NS    the Service's namespace when SERVICE has none (default "default")
+      --service-namespace NS   the Service's namespace when SERVICE has none (default
+                               "default"; before upstream's -n, this was -n)
 
 Examples:
   kubectl purelb inspect default/web
-  kubectl purelb inspect web -n shop -o yaml`,
+  kubectl purelb inspect web --service-namespace shop -o yaml`,
   pools: `kubectl purelb pools [--service-group NAME] [--show-services]
 
 Every range of every ServiceGroup: exact size (even of a /64), addresses in use, free.
@@ -100,15 +102,16 @@ Examples:
   kubectl purelb election --check
   kubectl purelb election --simulate-drain node-1
   kubectl purelb election --node node-2 -o yaml`,
-  validate: `kubectl purelb validate [-n NAMESPACE] [--strict]
+  validate: `kubectl purelb validate [--service-namespace NS] [--strict]
 
 The admission webhook's checks over every ServiceGroup, LBNodeAgent, BGPConfiguration and
 PureLB Service in the cluster, plus what only the whole cluster shows (overlapping pools,
 ranges no live node can announce, remote groups without BGP, Services asking for missing
 groups). Exit 1 on FAIL.
 
-  -n, --namespace NS   check only the Services of NS, against PureLB's own namespace
-      --strict         exit 1 on WARN too (for CI)
+      --service-namespace NS   check only the Services of NS, against PureLB's own
+                               namespace's configuration (this was -n)
+      --strict                 exit 1 on WARN too (for CI)
 
 Examples:
   kubectl purelb validate

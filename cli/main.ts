@@ -60,11 +60,11 @@ export async function main(
       allowPositionals: true,
       options: {
         output: { type: "string", short: "o", default: "table" },
+        // -n is PureLB's install namespace, as in upstream's plugin; the namespace of the
+        // Services inspect and validate look at is --service-namespace.
         namespace: { type: "string", short: "n" },
-        "purelb-namespace": {
-          type: "string",
-          default: process.env.PURELB_NAMESPACE || DEFAULT_NAMESPACE,
-        },
+        "purelb-namespace": { type: "string" },
+        "service-namespace": { type: "string" },
         kubeconfig: { type: "string" },
         context: { type: "string" },
         "show-services": { type: "boolean", default: false },
@@ -102,10 +102,22 @@ export async function main(
   if (!["table", "json", "yaml"].includes(output))
     throw new CliError(`--output must be table, json or yaml, not "${output}"`, EXIT.usage);
   const [command, ...args] = positionals;
+  if (
+    values.namespace !== undefined &&
+    values["purelb-namespace"] !== undefined &&
+    values.namespace !== values["purelb-namespace"]
+  )
+    throw new CliError(
+      "-n and --purelb-namespace both name PureLB's namespace; give one of them",
+      EXIT.usage,
+    );
   const opts: Options = {
     output,
-    namespace: values.namespace,
-    purelbNamespace: values["purelb-namespace"],
+    namespace: values["service-namespace"],
+    purelbNamespace:
+      values.namespace ??
+      values["purelb-namespace"] ??
+      (process.env.PURELB_NAMESPACE || DEFAULT_NAMESPACE),
     showServices: values["show-services"],
     serviceGroup: values["service-group"],
     strict: values.strict,
@@ -133,6 +145,7 @@ export async function main(
   } else expectArgs(0, "");
   // A flag another command owns is a mistake worth saying, not something to ignore.
   const owners: Record<string, Command[]> = {
+    "service-namespace": ["inspect", "validate"],
     "show-services": ["pools"],
     "service-group": ["pools"],
     strict: ["validate"],

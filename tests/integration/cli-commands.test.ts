@@ -428,11 +428,13 @@ describe.skipIf(!kubeconfig)("kubectl purelb services, election, version and fri
     });
 
     it("validate --strict fails on warnings that plain validate passes", () => {
-      const plain = purelb(["validate", "--purelb-namespace", PLB, "-n", APP]);
+      const plain = purelb(["validate", "-n", PLB, "--service-namespace", APP]);
       expect(plain.stdout).toMatch(/WARN +ServiceGroup +purelb-cli2-it\/c2-island +.*no live node/);
       expect(plain.stdout).toMatch(/^\d+ PASS, [1-9]\d* WARN, 0 FAIL$/m);
       expect(plain.status).toBe(0);
-      expect(purelb(["validate", "--purelb-namespace", PLB, "-n", APP, "--strict"]).status).toBe(1);
+      expect(purelb(["validate", "-n", PLB, "--service-namespace", APP, "--strict"]).status).toBe(
+        1,
+      );
     });
 
     it("pools --service-group shows one group, and says when it does not exist", () => {
@@ -443,6 +445,13 @@ describe.skipIf(!kubeconfig)("kubectl purelb services, election, version and fri
       ]);
       expect(status).toBe(0);
       expect(data.groups.map(g => g.name)).toEqual(["c2-local"]);
+      // -n is PureLB's namespace, as in upstream's plugin
+      const viaN = purelb(["pools", "-n", PLB, "--service-group", "c2-local", "-o", "json"]);
+      expect(viaN.status, viaN.stderr).toBe(0);
+      expect((JSON.parse(viaN.stdout) as { namespace: string }).namespace).toBe(PLB);
+      const both = purelb(["pools", "-n", PLB, "--purelb-namespace", "other"]);
+      expect(both.status).toBe(2);
+      expect(both.stderr).toMatch(/-n and --purelb-namespace both name PureLB's namespace/);
       const missing = purelb(["pools", "--purelb-namespace", PLB, "--service-group", "nope"]);
       expect(missing.status).toBe(1);
       expect(missing.stderr).toMatch(/ServiceGroup nope does not exist in purelb-cli2-it/);

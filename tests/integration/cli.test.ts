@@ -551,7 +551,13 @@ describe.skipIf(!kubeconfig)("kubectl purelb against a real apiserver", () => {
     }
 
     it("passes a sound configuration with warnings about ranges no node can announce and remote groups without BGP", () => {
-      const { status, data } = json<Validation>(["validate", "--purelb-namespace", PLB, "-n", APP]);
+      const { status, data } = json<Validation>([
+        "validate",
+        "--purelb-namespace",
+        PLB,
+        "--service-namespace",
+        APP,
+      ]);
       expect(data.summary.FAIL, JSON.stringify(data.findings, null, 1)).toBe(0);
       expect(status).toBe(0);
       const at = (name: string) => data.findings.filter(f => f.name === name);
@@ -587,7 +593,7 @@ describe.skipIf(!kubeconfig)("kubectl purelb against a real apiserver", () => {
     });
 
     it("fails overlapping pools, multiPool with balancePools, a missing LBNodeAgent and a Service asking for a group that does not exist, with exit code 1", () => {
-      const r = purelb(["validate", "--purelb-namespace", BAD_PLB, "-n", BAD_APP]);
+      const r = purelb(["validate", "--purelb-namespace", BAD_PLB, "--service-namespace", BAD_APP]);
       expect(r.status, r.stdout + r.stderr).toBe(1);
       expect(r.stdout).toMatch(/^RESULT +KIND +NAME +MESSAGE$/m);
       expect(r.stdout).toMatch(
