@@ -8,6 +8,7 @@ const suites: [string, () => Promise<{ run(): Promise<BenchResult[]> }>][] = [
   ["admission (in-process)", () => import("./admission")],
   ["Service admission on a real control plane", () => import("./service-admission")],
   ["allocator on a real control plane", () => import("./controlplane")],
+  ["peer: MetalLB and us through one driver", () => import("./peer")],
   ["node agent (netns, root)", () => import("./agent")],
   ["API outage (netns, root)", () => import("./outage")],
   ["client failover (netns, root)", () => import("./failover-client")],

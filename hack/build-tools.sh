@@ -15,7 +15,20 @@
 # and 1.5 GB, kube-controller-manager ~100 s and 1.9 GB.
 # PURELB_TOOLS_ONLY="kube-apiserver kubectl etcd helm" limits the run to those
 # (the control plane alone, without the cluster's binaries).
+#
+# --peers builds, instead, the systems bench/peer.ts compares us with: MetalLB's
+# controller from hack/tools/metallb/go.mod (~4 min cold), with its CRDs copied
+# beside it (.../metallb-controller-<version>/crds/). Only on request, so that
+# setup and CI do not pay for a binary only that bench suite runs.
 set -euo pipefail
+
+peers=false
+for arg in "$@"; do
+  case $arg in
+    --peers) peers=true ;;
+    *) echo "build-tools: unknown argument $arg (usage: build-tools.sh [--peers])" >&2; exit 2 ;;
+  esac
+done
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 tools="$here/tools"
@@ -77,6 +90,22 @@ build() {
   fi
   ln -sfn "../$name-$version/$name" "$cache/bin/$name"
 }
+
+if $peers; then
+  metallb="$(modver "$tools/metallb" go.universe.tf/metallb)"
+  # its version string is a constant in the source, so no -X is needed
+  build metallb-controller "$metallb" "$tools/metallb" go.universe.tf/metallb/controller ""
+  crds="$cache/metallb-controller-$metallb/crds"
+  if [[ ! -d $crds ]]; then
+    src="$(cd "$tools/metallb" && go list -m -f '{{.Dir}}' go.universe.tf/metallb)/config/crd/bases"
+    mkdir -p "$crds.partial.$$"
+    cp "$src"/*.yaml "$crds.partial.$$/"
+    mv "$crds.partial.$$" "$crds"
+  fi
+  echo "  $cache/bin/metallb-controller -> $(readlink "$cache/bin/metallb-controller")"
+  echo "  CRDs in $crds"
+  exit 0
+fi
 
 k8s_cmds=(kube-apiserver kubectl kube-controller-manager kube-scheduler kubelet kube-proxy)
 all=("${k8s_cmds[@]}" etcd helm)
