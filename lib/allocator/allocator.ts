@@ -20,6 +20,7 @@ import { externalUnsupported } from "./external";
 import { upstreamStatus } from "./group-status";
 import { NetboxAllocations } from "./netbox";
 import { configLoaded, updateFailed, updated } from "../metrics/k8s-client";
+import { multiPoolConflict } from "../ipam/multipool-conflict";
 import { forgetPool, recordAllocation, recordFailure, recordPool, statusWrites } from "./metrics";
 import {
   annotationChanges,
@@ -118,9 +119,13 @@ export class Allocator {
   upsertGroup(namespace: string, name: string, spec: ServiceGroupSpec | undefined): void {
     const key = groupKey(namespace, name);
     const parsed = parseGroup(namespace, name, spec);
+    const before = this.groups.get(key)?.group;
     this.groups.set(key, parsed);
     if (parsed.group) updated("config");
     else updateFailed("config");
+    // The purelb.io/skip-ipv6-dad mark on the group's Services follows the group.
+    if (this.synced && before && parsed.group && before.skipIPv6DAD !== parsed.group.skipIPv6DAD)
+      for (const [svc, h] of this.holdings) if (h.group === key) this.queue.add(svc);
     this.touchGroup(key);
     this.retryPending();
   }
@@ -268,6 +273,8 @@ export class Allocator {
     if (legacy && !requested.has(legacy.family)) requested.set(legacy.family, legacy);
     if (group.type === "netbox")
       return this.allocateExternal(svc, group, requested, request.sharingKey, held);
+    const conflict = multiPoolConflict(request, group);
+    if (conflict) return this.failed(svc, fail("invalid-annotation", conflict));
     const offered = new Set<Family>(group.ranges.map(r => r.family));
     const fams = chooseFamilies(svc.ipFamilyPolicy, svc.ipFamilies, offered, name);
     if (!fams.ok) return this.failed(svc, fams);
@@ -346,7 +353,8 @@ export class Allocator {
     const addresses = sortAddresses(this.book.addressesOf(key));
     const shared = parseServiceAnnotations(svc.annotations).request.sharingKey !== undefined;
     const resetEtp = mustResetTrafficPolicy(svc, poolType, shared);
-    const annotations = annotationChanges(svc, groupName, poolType);
+    const model = group ?? (holding ? this.groups.get(holding.group)?.group : undefined);
+    const annotations = annotationChanges(svc, groupName, poolType, model?.skipIPv6DAD === true);
     const annotate = Object.keys(annotations).length > 0;
     try {
       let current = svc;

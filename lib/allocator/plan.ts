@@ -36,12 +36,14 @@ export function annotationChanges(
   svc: ServiceModel,
   group: string,
   poolType: PoolType,
+  skipIPv6DAD = false,
 ): Record<string, string | null> {
   const want: Record<string, string | null> = {
     [Annotation.allocatedBy]: ALLOCATED_BY,
     [Annotation.allocatedFrom]: group,
     [Annotation.poolType]: poolType,
     [Annotation.serviceGroup]: svc.annotations[Annotation.serviceGroup] ?? group,
+    [Annotation.skipIPv6DAD]: skipIPv6DAD ? "true" : null,
   };
   if (svc.annotations[Annotation.reEvaluate] !== undefined) want[Annotation.reEvaluate] = null;
   return Object.fromEntries(
@@ -57,6 +59,7 @@ export function releasePatch(svc: ServiceModel): object | undefined {
     Annotation.poolType,
     Annotation.announcingIPv4,
     Annotation.announcingIPv6,
+    Annotation.skipIPv6DAD,
   ];
   const present = ours.filter(k => svc.annotations[k] !== undefined);
   if (!present.length) return undefined;

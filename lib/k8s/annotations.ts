@@ -8,6 +8,8 @@ export const Annotation = {
   allocatedBy: "purelb.io/allocated-by",
   allocatedFrom: "purelb.io/allocated-from",
   poolType: "purelb.io/pool-type",
+  /** "true" on Services of skipIPv6DAD groups, as the Go PureLB writes it (informational). */
+  skipIPv6DAD: "purelb.io/skip-ipv6-dad",
   announcingIPv4: "purelb.io/announcing-IPv4",
   announcingIPv6: "purelb.io/announcing-IPv6",
   /** On node Leases: the node's subnets, comma-separated CIDRs. */

@@ -163,6 +163,60 @@ describe.skipIf(!kubeconfig)("allocator against a real apiserver", () => {
     );
   });
 
+  it("marks Services of a skipIPv6DAD group with purelb.io/skip-ipv6-dad, and only those", async () => {
+    await group("nodad", {
+      local: {
+        skipIPv6DAD: true,
+        v6pools: [{ pool: "2001:db8:1::10-2001:db8:1::1f", subnet: "2001:db8:1::/64" }],
+      },
+    });
+    await svc("nodad", {
+      annotations: { "purelb.io/service-group": "nodad" },
+      ipFamilies: ["IPv6"],
+    });
+    const s = await served("nodad");
+    expect(s.ingress).toEqual(["2001:db8:1::10"]);
+    expect(s.annotations["purelb.io/skip-ipv6-dad"]).toBe("true");
+    expect((await served("web")).annotations["purelb.io/skip-ipv6-dad"]).toBeUndefined();
+    // The group stops skipping DAD: the mark goes at the Service's next write.
+    await group("nodad", {
+      local: { v6pools: [{ pool: "2001:db8:1::10-2001:db8:1::1f", subnet: "2001:db8:1::/64" }] },
+    });
+    await waitFor(
+      "skip-ipv6-dad removed",
+      async () =>
+        (await getService(client, NS, "nodad")).annotations["purelb.io/skip-ipv6-dad"] ===
+        undefined,
+    );
+  });
+
+  it("refuses multi-pool on a balancePools group and a sharing key on a multiPool Service", async () => {
+    await group("balanced", {
+      local: {
+        balancePools: true,
+        v4pools: [{ pool: "198.51.100.10-198.51.100.12", subnet: "198.51.100.0/24" }],
+      },
+    });
+    await svc("both", {
+      annotations: { "purelb.io/service-group": "balanced", "purelb.io/multi-pool": "true" },
+    });
+    await eventWith(
+      "both",
+      "AllocationFailed",
+      /purelb\.io\/multi-pool cannot be used with ServiceGroup balanced: it has balancePools/,
+    );
+    await svc("shared-multi", {
+      annotations: { "purelb.io/multi-pool": "true", "purelb.io/allow-shared-ip": "k" },
+    });
+    await eventWith(
+      "shared-multi",
+      "AllocationFailed",
+      /purelb\.io\/allow-shared-ip cannot be used with multiPool/,
+    );
+    for (const name of ["both", "shared-multi"])
+      expect((await getService(client, NS, name)).ingress).toEqual([]);
+  });
+
   it("leaves Services of another loadBalancerClass alone", async () => {
     await svc("foreign", { loadBalancerClass: "example.com/other" });
     await served("web");
