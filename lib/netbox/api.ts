@@ -23,6 +23,12 @@ export interface CallError {
   status?: number;
   /** Netbox's own explanation (its `detail` or field errors), or the socket error. */
   detail: string;
+  /** The answer was an HTML page: the URL is Netbox's UI or some other web server, not its API. */
+  html?: boolean;
+  /** Field errors by field, as Netbox sent them (a 400 names the filter or field it refused). */
+  fields?: Record<string, string[]>;
+  /** A 500's exception class (Netbox's API answers {"error", "exception", ...}). */
+  exception?: string;
 }
 
 export type CallResult<T> = CallOk<T> | CallError;
@@ -120,16 +126,14 @@ export class NetboxApi {
       return { ok: false, kind: "unreachable", request, detail: socketError(err) };
     }
     if (status >= 300)
-      return { ok: false, kind: "status", request, status, detail: errorDetail(text, contentType) };
+      return { ok: false, kind: "status", request, status, ...errorDetail(text, contentType) };
     if (status === 204 || text.trim() === "") return { ok: true, status, body: undefined as T };
     try {
       return { ok: true, status, body: JSON.parse(text) as T };
     } catch {
-      const what =
-        /html/i.test(contentType) || /^\s*</.test(text)
-          ? "an HTML page"
-          : "something that is not JSON";
-      return { ok: false, kind: "body", request, status, detail: `answered with ${what}` };
+      const html = isHtml(text, contentType);
+      const what = html ? "an HTML page" : "something that is not JSON";
+      return { ok: false, kind: "body", request, status, html, detail: `answered with ${what}` };
     }
   }
 
@@ -167,25 +171,46 @@ function socketError(err: unknown): string {
   return cause?.code && !text.includes(cause.code) ? `${cause.code}: ${text}` : text;
 }
 
-/** Netbox answers errors as {"detail": "..."} or as field errors {"address": ["..."]}. */
-function errorDetail(text: string, contentType: string): string {
-  let detail: string;
+const isHtml = (text: string, contentType: string): boolean =>
+  /html/i.test(contentType) || /^\s*</.test(text);
+
+type Detail = Pick<CallError, "detail" | "html" | "fields" | "exception">;
+
+/**
+ * Netbox answers errors as {"detail": "..."}, as field errors {"address": ["..."]}, or
+ * (a 500 from its API) as {"error": "...", "exception": "OperationalError", ...}.
+ */
+function errorDetail(text: string, contentType: string): Detail {
+  let body: unknown;
   try {
-    const body = JSON.parse(text) as unknown;
-    if (body && typeof body === "object" && !Array.isArray(body)) {
-      const o = body as Record<string, unknown>;
-      if (typeof o.detail === "string") detail = o.detail;
-      else
-        detail = Object.entries(o)
-          .map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(" ") : JSON.stringify(v)}`)
-          .join("; ");
-    } else {
-      detail = Array.isArray(body)
-        ? body.map(v => (typeof v === "string" ? v : JSON.stringify(v))).join("; ")
-        : String(body);
-    }
+    body = JSON.parse(text);
   } catch {
-    detail = /html/i.test(contentType) || /^\s*</.test(text) ? "an HTML page" : text.trim();
+    return isHtml(text, contentType)
+      ? { detail: "an HTML page", html: true }
+      : { detail: clip(text.trim()) };
   }
-  return detail.length > 300 ? `${detail.slice(0, 297)}...` : detail;
+  if (!body || typeof body !== "object" || Array.isArray(body)) {
+    const detail = Array.isArray(body)
+      ? body.map(v => (typeof v === "string" ? v : JSON.stringify(v))).join("; ")
+      : String(body);
+    return { detail: clip(detail) };
+  }
+  const o = body as Record<string, unknown>;
+  if (typeof o.detail === "string") return { detail: clip(o.detail) };
+  if (typeof o.exception === "string")
+    return {
+      detail: clip(typeof o.error === "string" ? o.error : o.exception),
+      exception: o.exception,
+    };
+  const fields: Record<string, string[]> = {};
+  for (const [k, v] of Object.entries(o))
+    fields[k] = (Array.isArray(v) ? v : [v]).map(x =>
+      typeof x === "string" ? x : JSON.stringify(x),
+    );
+  const detail = Object.entries(fields)
+    .map(([k, v]) => `${k}: ${v.join(" ")}`)
+    .join("; ");
+  return { detail: clip(detail), fields };
 }
+
+const clip = (t: string): string => (t.length > 300 ? `${t.slice(0, 297)}...` : t);

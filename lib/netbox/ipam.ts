@@ -249,7 +249,7 @@ export class NetboxIpam {
       );
     }
     const tokenHint = spec.secretName
-      ? `check the token in Secret ${group.namespace}/${spec.secretName} key ${TOKEN_KEY}, and that its user may view prefixes and add and delete IP addresses`
+      ? `check the token in Secret ${group.namespace}/${spec.secretName} key ${TOKEN_KEY}, and that its user has ${permissions(!!spec.tag)}`
       : `no token is configured: put the Netbox API token in a Secret under key ${TOKEN_KEY} and name it in spec.netbox.secretName`;
     let token: string | undefined;
     try {
@@ -473,7 +473,6 @@ export class NetboxIpam {
   /** A Failure that says which request failed, why, and what to do; never with the token. */
   private explain(s: Session, e: CallError, doing: string): Failure {
     const at = `Netbox at ${s.api.root}`;
-    const detail = e.detail ? `: ${e.detail}` : "";
     let message: string;
     switch (e.kind) {
       case "unreachable":
@@ -483,29 +482,96 @@ export class NetboxIpam {
         message = `${at} did not answer ${e.request} within ${this.timeoutMs} ms trying to ${doing}; check that Netbox is healthy and reachable, PureLB retries`;
         break;
       case "body":
-        message = `${at} ${e.detail} to ${e.request}; set spec.netbox.url to the Netbox API root, e.g. https://netbox.example.com/api`;
+        message = e.html
+          ? `${at} answered ${e.request} with an HTML page: this URL does not serve the Netbox API; set spec.netbox.url to the Netbox API root, e.g. https://netbox.example.com/api`
+          : `${at} ${e.detail} to ${e.request}; set spec.netbox.url to the Netbox API root, e.g. https://netbox.example.com/api`;
         break;
-      case "status": {
-        const st = e.status ?? 0;
-        const head = `${at} answered ${st} to ${e.request} trying to ${doing}`;
-        if (st === 401 || st === 403) message = `${head} (${s.tokenHint})`;
-        else if (st === 404)
-          message = `${head}${detail}; check that spec.netbox.url is the Netbox API root, e.g. https://netbox.example.com/api`;
-        else if (st >= 300 && st < 400)
-          message = `${head} (a redirect); set spec.netbox.url to the Netbox API root, e.g. https://netbox.example.com/api`;
-        else if (st >= 500)
-          message = `${head}${detail}; Netbox is failing, check its logs, PureLB retries`;
-        else
-          message = `${head}${detail}; fix spec.netbox of ServiceGroup ${s.group.name} or the Netbox objects it names`;
+      case "status":
+        message = this.statusMessage(s, e, doing);
         break;
-      }
     }
     return fail("external-ipam", this.redact(s, message));
+  }
+
+  private statusMessage(s: Session, e: CallError, doing: string): string {
+    const at = `Netbox at ${s.api.root}`;
+    const st = e.status ?? 0;
+    const head = `${at} answered ${st} to ${e.request} trying to ${doing}`;
+    const root = "set spec.netbox.url to the Netbox API root, e.g. https://netbox.example.com/api";
+    const fix = `fix spec.netbox of ServiceGroup ${s.group.name}`;
+    // Netbox's own words tell a wrong token ("Invalid v1 token"), an expired one ("Token
+    // expired") and missing permissions ("You do not have permission...") apart: keep them.
+    if (st === 401 || st === 403) return `${head}: ${e.detail} (${s.tokenHint})`;
+    if (st === 404 && e.html)
+      return `${head}: this URL does not serve the Netbox API (got an HTML page); ${root}`;
+    if (st === 404)
+      return `${head}: ${e.detail}; check that spec.netbox.url is the Netbox API root, e.g. https://netbox.example.com/api`;
+    if (st >= 300 && st < 400) return `${head} (a redirect); ${root}`;
+    if (st >= 500)
+      return `${at} is up but failing: ${failing(e)} (${st} to ${e.request} trying to ${doing}); check Netbox's logs, PureLB retries with back-off`;
+    if (st === 400) {
+      const unknown = unknownSlug(s, e);
+      if (unknown)
+        return `${at} has no ${unknown.kind} \`${unknown.slug}\` (spec.netbox.${unknown.kind} of ServiceGroup ${s.group.name}); create it in Netbox or ${fix}`;
+      const hidden = hiddenRelated(e);
+      // The filters found these objects, so they exist: the token's user may not view them.
+      if (hidden)
+        return `${head}: ${e.detail}; the ${hidden.what} exists, so the token's user lacks ${hidden.permission} (it needs ${permissions(!!s.spec.tag)})`;
+    }
+    return `${head}: ${e.detail}; ${fix} or the Netbox objects it names`;
   }
 
   private redact(s: Session, text: string): string {
     return s.token && s.token.length >= 4 ? text.split(s.token).join("<token>") : text;
   }
+}
+
+/** The permissions a token's user needs, as Netbox names them. */
+function permissions(tag: boolean): string {
+  const list = [
+    "ipam.view_prefix",
+    "ipam.view_ipaddress",
+    "ipam.add_ipaddress",
+    "ipam.delete_ipaddress",
+    "tenancy.view_tenant",
+    ...(tag ? ["extras.view_tag"] : []),
+  ];
+  return `the Netbox permissions ${list.join(", ")} (and ipam.view_vrf when the prefixes are in a VRF)`;
+}
+
+/** A filter Netbox refused because no object has the slug: 400 "Select a valid choice". */
+function unknownSlug(
+  s: Session,
+  e: CallError,
+): { kind: "tenant" | "role" | "tag"; slug: string } | undefined {
+  for (const kind of ["tenant", "role", "tag"] as const) {
+    const slug = s.spec[kind];
+    if (slug && e.fields?.[kind]?.some(m => /valid choice/i.test(m))) return { kind, slug };
+  }
+  return undefined;
+}
+
+/**
+ * A related object Netbox could not resolve in a create: it looks it up among the objects
+ * the token's user may view, so a missing view permission reads "Related object not found".
+ */
+function hiddenRelated(e: CallError): { what: string; permission: string } | undefined {
+  const kinds = [
+    { field: "tenant", what: "tenant", permission: "tenancy.view_tenant" },
+    { field: "tags", what: "tag", permission: "extras.view_tag" },
+    { field: "vrf", what: "VRF", permission: "ipam.view_vrf" },
+  ];
+  return kinds.find(k => e.fields?.[k.field]?.some(m => /related object not found/i.test(m)));
+}
+
+/** A 500 in a few words: which part of Netbox is down, not its whole traceback. */
+function failing(e: CallError): string {
+  const text = `${e.exception ?? ""} ${e.detail}`;
+  if (/OperationalError|InterfaceError|psycopg|database|connection to server/i.test(text))
+    return "database unavailable";
+  if (/redis|ConnectionInterrupted|:6379/i.test(text)) return "Redis unavailable";
+  if (e.exception) return e.exception;
+  return e.html ? "an HTML error page" : e.detail.slice(0, 80);
 }
 
 function inUse(s: Session, text: string, r: NbIp): Failure {

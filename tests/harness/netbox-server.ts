@@ -1,6 +1,14 @@
 /**
- * A small Netbox look-alike for tests: a real HTTP server on 127.0.0.1 that serves the part
- * of Netbox's REST API PureLB uses, with Netbox's request and response shapes:
+ * A small Netbox look-alike. It stays only for the faults a real NetBox cannot be made to
+ * produce on demand: hangs, dropped connections, a server that goes away and comes back on
+ * the same port, injected answers, a look at every request. Everything a real NetBox can
+ * do is tested against one (tests/harness/netbox-real.ts); where the two are both used, this
+ * one answers as NetBox 4.7.3 was seen to (DESIGN.md "NetBox for real"): an unknown tenant,
+ * role or tag slug in a filter is a 400 "Select a valid choice", an unknown path an HTML
+ * 404, a refused token NetBox's own 403 words, a 500 its {"error", "exception"} body.
+ *
+ * A real HTTP server on 127.0.0.1 that serves the part of Netbox's REST API PureLB uses,
+ * with Netbox's request and response shapes:
  *
  *   GET    /api/ipam/prefixes/                      ?prefix ?tenant ?role ?tag ?family ?limit ?offset
  *   POST   /api/ipam/prefixes/{id}/available-ips/   one object in, 201 with the new IP address (409 when full)
@@ -8,7 +16,8 @@
  *   POST   /api/ipam/ip-addresses/
  *   DELETE /api/ipam/ip-addresses/{id}/             204, or 404
  *
- * Authentication is `Authorization: Token <t>` (or `Bearer <t>`); anything else gets 403.
+ * Authentication is `Authorization: Token <t>` (or `Bearer <t>`); anything else gets 403
+ * with NetBox's text.
  * Knobs for tests: stop()/start() (down and back on the same port), failNext, hangNext,
  * onRequest (runs before each request is handled), enforceUnique, and the records.
  */
@@ -75,6 +84,11 @@ class HttpError {
     readonly body: unknown,
   ) {}
 }
+
+class NotFound {}
+
+const NOT_FOUND_PAGE =
+  "<!DOCTYPE html>\n<html><head><title>Page Not Found</title></head><body><h1>Page Not Found</h1></body></html>";
 
 const IP_STATUSES = ["active", "reserved", "deprecated", "dhcp", "slaac"];
 
@@ -243,8 +257,15 @@ export class FakeNetbox {
       }
       send(res, out.status, out.body);
     } catch (err) {
+      if (err instanceof NotFound) return sendHtml(res, 404, NOT_FOUND_PAGE);
       if (err instanceof HttpError) return send(res, err.status, err.body);
-      send(res, 500, { error: String(err), exception: "Internal Server Error" });
+      // NetBox's API answers an unhandled exception like this (ExceptionHandlingMiddleware).
+      send(res, 500, {
+        error: String(err),
+        exception: err instanceof Error ? err.constructor.name : "Exception",
+        netbox_version: "4.7.3",
+        python_version: "3.12.1",
+      });
     }
   }
 
@@ -252,7 +273,10 @@ export class FakeNetbox {
     if (!header)
       throw new HttpError(403, { detail: "Authentication credentials were not provided." });
     const m = /^(Token|Bearer) (.+)$/.exec(header);
-    if (!m || m[2] !== this.token) throw new HttpError(403, { detail: "Invalid token" });
+    if (!m || m[2] !== this.token)
+      throw new HttpError(403, {
+        detail: m?.[2].startsWith("nbt_") ? "Invalid v2 token" : "Invalid v1 token",
+      });
   }
 
   private route(
@@ -306,7 +330,8 @@ export class FakeNetbox {
         },
       });
     }
-    throw new HttpError(404, { detail: "Not found." });
+    // Django's own 404 for a path no URL pattern matches: an HTML page, even under /api/.
+    throw new NotFound();
   }
 
   private page(r: SeenRequest, all: Json[]): Json {
@@ -328,7 +353,19 @@ export class FakeNetbox {
     };
   }
 
+  /** Like NetBox's slug filters: a slug no object has is a 400, not an empty list. */
+  private checkSlugs(q: URLSearchParams, kinds: ("tenant" | "role" | "tag")[]): void {
+    for (const kind of kinds) {
+      const unknown = q.getAll(kind).find(v => !this.slugs[kind].has(v));
+      if (unknown !== undefined)
+        throw new HttpError(400, {
+          [kind]: [`Select a valid choice. ${unknown} is not one of the available choices.`],
+        });
+    }
+  }
+
   private listPrefixes(q: URLSearchParams): StoredPrefix[] {
+    this.checkSlugs(q, ["tenant", "role", "tag"]);
     const exact = q.getAll("prefix").map(t => parseCidr(t));
     const tenants = q.getAll("tenant");
     const roles = q.getAll("role");
@@ -360,6 +397,7 @@ export class FakeNetbox {
   }
 
   private listIps(q: URLSearchParams): StoredIp[] {
+    this.checkSlugs(q, ["tenant"]);
     const addresses = q.getAll("address").map(t => parseAddress(t.split("/")[0]));
     const families = q.getAll("family").map(Number);
     const tenants = q.getAll("tenant");
@@ -589,6 +627,14 @@ function send(res: http.ServerResponse, status: number, body: unknown): void {
     "Content-Length": Buffer.byteLength(text),
   });
   res.end(text);
+}
+
+function sendHtml(res: http.ServerResponse, status: number, page: string): void {
+  res.writeHead(status, {
+    "Content-Type": "text/html; charset=utf-8",
+    "Content-Length": Buffer.byteLength(page),
+  });
+  res.end(page);
 }
 
 const cmp = (a: bigint, b: bigint): number => (a < b ? -1 : a > b ? 1 : 0);

@@ -2,6 +2,8 @@ import { randomUUID } from "node:crypto";
 import http from "node:http";
 import { AddressInfo } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { NetboxAllocations } from "../../lib/allocator/netbox";
+import { AddressBook } from "../../lib/ipam/address-book";
 import { GroupModel, parseGroup } from "../../lib/ipam/group";
 import { NetboxSpec } from "../../lib/k8s/servicegroup";
 import { NetboxIpam, NetboxOwner } from "../../lib/netbox/ipam";
@@ -80,7 +82,7 @@ describe("NetboxIpam when Netbox misbehaves", () => {
     const wrong = `${TOKEN}-old`;
     const m = message(await ipamWith(wrong).allocate(group(), 4, owner("a")));
     expect(m).toBe(
-      `Netbox at ${nb.url} answered 403 to GET /api/ipam/prefixes/ trying to find the IPv4 prefixes of tenant k8s (check the token in Secret purelb-system/netbox key user-token, and that its user may view prefixes and add and delete IP addresses)`,
+      `Netbox at ${nb.url} answered 403 to GET /api/ipam/prefixes/ trying to find the IPv4 prefixes of tenant k8s: Invalid v1 token (check the token in Secret purelb-system/netbox key user-token, and that its user has the Netbox permissions ipam.view_prefix, ipam.view_ipaddress, ipam.add_ipaddress, ipam.delete_ipaddress, tenancy.view_tenant (and ipam.view_vrf when the prefixes are in a VRF))`,
     );
     expect(m).not.toContain(wrong);
     expect(m).not.toContain(TOKEN);
@@ -97,7 +99,7 @@ describe("NetboxIpam when Netbox misbehaves", () => {
       await ipamWith(undefined).allocate(group({ secretName: undefined }), 4, owner("d")),
     );
     expect(none).toMatch(
-      /answered 403 .*\(no token is configured: put the Netbox API token in a Secret under key user-token and name it in spec\.netbox\.secretName\)$/,
+      /answered 403 .*: Authentication credentials were not provided\. \(no token is configured: put the Netbox API token in a Secret under key user-token and name it in spec\.netbox\.secretName\)$/,
     );
     expect(nb.requests.at(-1)?.authorization).toBeUndefined();
   });
@@ -166,7 +168,7 @@ describe("NetboxIpam when Netbox misbehaves", () => {
     const ipam = ipamWith(TOKEN);
     nb.failNext(1, 503, { detail: "Service Unavailable" });
     expect(message(await ipam.allocate(group(), 4, owner("a")))).toBe(
-      `Netbox at ${nb.url} answered 503 to GET /api/ipam/prefixes/ trying to find the IPv4 prefixes of tenant k8s: Service Unavailable; Netbox is failing, check its logs, PureLB retries`,
+      `Netbox at ${nb.url} is up but failing: Service Unavailable (503 to GET /api/ipam/prefixes/ trying to find the IPv4 prefixes of tenant k8s); check Netbox's logs, PureLB retries with back-off`,
     );
     // The failure is on the POST this time; nothing is allocated, and the next try works.
     nb.onRequest = r => {
@@ -176,14 +178,14 @@ describe("NetboxIpam when Netbox misbehaves", () => {
       }
     };
     expect(message(await ipam.allocate(group(), 4, owner("b")))).toMatch(
-      /answered 500 to POST \/api\/ipam\/prefixes\/\d+\/available-ips\/ trying to allocate an address from 192\.0\.2\.0\/24: injected failure 500; Netbox is failing/,
+      /is up but failing: injected failure 500 \(500 to POST \/api\/ipam\/prefixes\/\d+\/available-ips\/ trying to allocate an address from 192\.0\.2\.0\/24\); check Netbox's logs, PureLB retries with back-off$/,
     );
     expect(nb.ips()).toEqual([]);
     expect((await ipam.allocate(group(), 4, owner("c"))).ok).toBe(true);
 
     const wrongPath = group({ url: `${nb.url}/v9` });
     expect(message(await ipam.allocate(wrongPath, 4, owner("d")))).toBe(
-      `Netbox at ${nb.url}/v9 answered 404 to GET /api/v9/ipam/prefixes/ trying to find the IPv4 prefixes of tenant k8s: Not found.; check that spec.netbox.url is the Netbox API root, e.g. https://netbox.example.com/api`,
+      `Netbox at ${nb.url}/v9 answered 404 to GET /api/v9/ipam/prefixes/ trying to find the IPv4 prefixes of tenant k8s: this URL does not serve the Netbox API (got an HTML page); set spec.netbox.url to the Netbox API root, e.g. https://netbox.example.com/api`,
     );
     // A bare host means its /api.
     expect(
@@ -201,7 +203,7 @@ describe("NetboxIpam when Netbox misbehaves", () => {
     try {
       const base = `http://127.0.0.1:${(ui.address() as AddressInfo).port}`;
       expect(message(await ipam.allocate(group({ url: `${base}/netbox` }), 4, owner("f")))).toBe(
-        `Netbox at ${base}/netbox answered with an HTML page to GET /netbox/ipam/prefixes/; set spec.netbox.url to the Netbox API root, e.g. https://netbox.example.com/api`,
+        `Netbox at ${base}/netbox answered GET /netbox/ipam/prefixes/ with an HTML page: this URL does not serve the Netbox API; set spec.netbox.url to the Netbox API root, e.g. https://netbox.example.com/api`,
       );
       expect(
         message(await ipam.allocate(group({ url: `${base}/redirect` }), 4, owner("g"))),
@@ -211,6 +213,60 @@ describe("NetboxIpam when Netbox misbehaves", () => {
     } finally {
       await new Promise<void>(resolve => ui.close(() => resolve()));
     }
+  });
+
+  it("says which tenant, role or tag Netbox does not have, and sweeps the other groups", async () => {
+    const ipam = ipamWith(TOKEN);
+    nb.ref("role", "vip");
+    const cases: [Partial<NetboxSpec>, string][] = [
+      [{ tenant: "nobody" }, "tenant `nobody` (spec.netbox.tenant"],
+      [{ role: "anycast" }, "role `anycast` (spec.netbox.role"],
+      [{ tag: "purelb" }, "tag `purelb` (spec.netbox.tag"],
+    ];
+    for (const [spec, what] of cases)
+      expect(message(await ipam.allocate(group(spec), 4, owner("a")))).toBe(
+        `Netbox at ${nb.url} has no ${what} of ServiceGroup enterprise); create it in Netbox or fix spec.netbox of ServiceGroup enterprise`,
+      );
+    expect(message(await ipam.owned(group({ tenant: "nobody" }), "east"))).toMatch(
+      /has no tenant `nobody`/,
+    );
+    // One group naming a tenant Netbox lacks does not stop the sweep of the others.
+    const o = owner("kept");
+    expect((await ipam.allocate(group(), 4, o)).ok).toBe(true);
+    const book = new AddressBook();
+    const sweeper = new NetboxAllocations(ipam, book, "east");
+    expect(await sweeper.sweep([group({ tenant: "nobody" }), group()], () => false)).toBe(1);
+    expect(nb.ips()).toEqual([]);
+  });
+
+  it("names a database outage, a tenant the token's user may not view, and keeps Netbox's 403 words", async () => {
+    const ipam = ipamWith(TOKEN);
+    nb.failNext(1, 500, {
+      error:
+        'connection failed: connection to server at "127.0.0.1", port 5432 failed: Connection refused',
+      exception: "OperationalError",
+      netbox_version: "4.7.3",
+      python_version: "3.12.1",
+    });
+    expect(message(await ipam.allocate(group(), 4, owner("db")))).toBe(
+      `Netbox at ${nb.url} is up but failing: database unavailable (500 to GET /api/ipam/prefixes/ trying to find the IPv4 prefixes of tenant k8s); check Netbox's logs, PureLB retries with back-off`,
+    );
+    // NetBox resolves a create's related objects among those the user may view.
+    nb.onRequest = r => {
+      if (r.method === "GET" && r.path === "/api/ipam/ip-addresses/") {
+        nb.onRequest = undefined;
+        nb.failNext(1, 400, {
+          tenant: ["Related object not found using the provided attributes: {'slug': 'k8s'}"],
+        });
+      }
+    };
+    expect(message(await ipam.allocate(group(), 4, owner("hidden")))).toMatch(
+      /answered 400 to POST \/api\/ipam\/prefixes\/\d+\/available-ips\/ trying to allocate an address from 192\.0\.2\.0\/24: tenant: Related object not found using the provided attributes: \{'slug': 'k8s'\}; the tenant exists, so the token's user lacks tenancy\.view_tenant \(it needs the Netbox permissions ipam\.view_prefix, ipam\.view_ipaddress, ipam\.add_ipaddress, ipam\.delete_ipaddress, tenancy\.view_tenant \(and ipam\.view_vrf when the prefixes are in a VRF\)\)$/,
+    );
+    nb.failNext(1, 403, { detail: "You do not have permission to perform this action." });
+    expect(message(await ipam.allocate(group({ tag: "purelb" }), 4, owner("p")))).toMatch(
+      /answered 403 to GET \/api\/ipam\/prefixes\/ trying to find the IPv4 prefixes of tenant k8s: You do not have permission to perform this action\. \(.*tenancy\.view_tenant, extras\.view_tag \(and/,
+    );
   });
 
   it("follows Netbox's pages", async () => {

@@ -103,6 +103,7 @@ describe("NetboxIpam against a Netbox look-alike", () => {
     });
     // The tag also marks the record, for audits in Netbox.
     expect(nb.ips()[0].tags).toEqual(["purelb"]);
+    nb.ref("tag", "nope");
     const none = failure(await ipam.allocate(group({ role: "vip", tag: "nope" }), 4, owner("c")));
     expect(none.reason).toBe("external-ipam");
     expect(none.message).toBe(
