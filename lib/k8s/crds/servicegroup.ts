@@ -74,9 +74,11 @@ const netbox = obj(
     prefix: str(
       "CIDR of the Netbox prefix to allocate from; when unset, Netbox picks an available address for the tenant.",
     ),
-    role: str("Netbox role given to allocated addresses, e.g. vip."),
+    role: str(
+      "Slug of a Netbox IPAM role (Prefix and VLAN role), e.g. vip: allocate only from the tenant's prefixes with this role. Not used when prefix is set; the addresses themselves get no role.",
+    ),
     tag: str(
-      "Netbox tag given to allocated addresses, so they can be found and audited in Netbox.",
+      "Slug of a Netbox tag: allocate only from the tenant's prefixes with this tag (unless prefix is set), and give it to the addresses PureLB creates, so they can be found and audited in Netbox.",
     ),
     aggregation: str(
       'Mask of the address on the interface: "default" uses the mask Netbox returns, "/N" overrides it (/32 or /128 for host routes).',
