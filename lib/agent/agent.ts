@@ -37,7 +37,7 @@ import {
   serviceUpdated,
 } from "./metrics";
 import { VanishBackoff } from "./vanish";
-import { chooseAgentConfig } from "./node-select";
+import { AgentChoice, chooseAgentConfig } from "./node-select";
 
 /** The kernel side, as the agent needs it (RtNetlink in production). */
 export interface Kernel {
@@ -59,6 +59,8 @@ export interface AgentApi {
   event(svc: ServiceModel, type: "Normal" | "Warning", reason: string, message: string): void;
   /** An Event on this node (membership transitions). */
   nodeEvent?(type: "Normal" | "Warning", reason: string, message: string): void;
+  /** An Event on an LBNodeAgent of PureLB's namespace (ignored or invalid for this node). */
+  configEvent?(name: string, uid: string, reason: string, message: string): void;
 }
 
 export interface AgentOptions {
@@ -105,6 +107,8 @@ export class NodeAgent {
   private readonly agentSpecs = new Map<string, LBNodeAgentSpec | undefined>();
   config: AgentConfig = parseAgentConfig(undefined).config;
   private configText = "";
+  private readonly agentUids = new Map<string, string>();
+  private choiceNotes = "";
   /** This node's labels, read when configuration is delivered (as the Go PureLB does). */
   private nodeLabels: Record<string, string> = {};
   private synced = false;
@@ -208,8 +212,9 @@ export class NodeAgent {
     if (this.slices.delete(key)) this.trigger();
   }
 
-  upsertAgentConfig(name: string, spec: LBNodeAgentSpec | undefined): void {
+  upsertAgentConfig(name: string, spec: LBNodeAgentSpec | undefined, uid = ""): void {
     this.agentSpecs.set(name, spec);
+    this.agentUids.set(name, uid);
     this.applyConfig();
   }
 
@@ -224,18 +229,35 @@ export class NodeAgent {
     this.applyConfig();
   }
 
+  /** Logs and Events (once per change) for LBNodeAgents this node matches but does not use. */
+  private reportChoice(choice: AgentChoice): void {
+    const notes: [string, string, string][] = [
+      ...choice.ignored.map((i): [string, string, string] => [
+        i.name,
+        "ConfigIgnored",
+        `node ${this.opts.node} also matches this LBNodeAgent but follows ${choice.chosen?.name}: a non-empty nodeSelector wins over a catch-all, then the first by name`,
+      ]),
+      ...choice.invalid.map((i): [string, string, string] => [
+        i.agent.name,
+        "InvalidSelector",
+        `node ${this.opts.node} cannot use this LBNodeAgent: ${i.reason}`,
+      ]),
+    ];
+    const text = JSON.stringify(notes);
+    if (text === this.choiceNotes) return;
+    this.choiceNotes = text;
+    for (const [name, reason, message] of notes) {
+      Log.warn({ lbnodeagent: name, reason }, message);
+      this.opts.api.configEvent?.(name, this.agentUids.get(name) ?? "", reason, message);
+    }
+  }
+
   private applyConfig(): void {
     const choice = chooseAgentConfig(
       [...this.agentSpecs].map(([name, spec]) => ({ namespace: "", name, spec })),
       this.nodeLabels,
     );
-    for (const i of choice.ignored)
-      Log.warn(
-        { lbnodeagent: i.name, chosen: choice.chosen?.name },
-        "LBNodeAgent also matches this node but is ignored: a more specific selector or an earlier name wins",
-      );
-    for (const i of choice.invalid)
-      Log.warn({ lbnodeagent: i.agent.name, reason: i.reason }, "LBNodeAgent selector is invalid");
+    this.reportChoice(choice);
     const first = choice.chosen?.name;
     const { config, problems } = parseAgentConfig(
       first === undefined ? undefined : this.agentSpecs.get(first),

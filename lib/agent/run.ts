@@ -62,6 +62,7 @@ class KubeAgentApi implements AgentApi {
   constructor(
     private readonly client: KubeClient,
     private readonly node: string,
+    private readonly namespace = "",
   ) {
     this.recorder = new EventRecorder(client, `purelb-lbnodeagent/${node}`);
   }
@@ -88,6 +89,17 @@ class KubeAgentApi implements AgentApi {
         },
       );
     });
+  }
+
+  configEvent(name: string, uid: string, reason: string, message: string): void {
+    const ref = {
+      apiVersion: "purelb.io/v2",
+      kind: "LBNodeAgent",
+      namespace: this.namespace,
+      name,
+      uid,
+    };
+    void this.limited(() => this.recorder.record(ref, "Warning", reason, message));
   }
 
   nodeEvent(type: "Normal" | "Warning", reason: string, message: string): void {
@@ -154,7 +166,7 @@ export async function runAgent(opts: AgentRunOptions): Promise<RunningAgent> {
     node,
     kernel,
     announcer,
-    api: new KubeAgentApi(client, node),
+    api: new KubeAgentApi(client, node, namespace),
     onSubnets: (s, addresses) => {
       if (listening) keeper.setAnnotation(Annotation.heartbeatAddresses, addresses.join(","));
       if (keeperStarted) keeper.setSubnets(s);
@@ -192,7 +204,7 @@ export async function runAgent(opts: AgentRunOptions): Promise<RunningAgent> {
     raw => raw as LBNodeAgent,
     {
       upsert: (_k, o) => {
-        a.upsertAgentConfig(o.metadata.name, o.spec);
+        a.upsertAgentConfig(o.metadata.name, o.spec, o.metadata.uid);
         void readLabels();
       },
       remove: key => a.removeAgentConfig(key.split("/")[1]),

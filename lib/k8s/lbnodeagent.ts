@@ -81,7 +81,7 @@ export interface LBNodeAgentSpec {
 export interface LBNodeAgent {
   apiVersion?: string;
   kind?: string;
-  metadata: { name: string; namespace?: string; generation?: number };
+  metadata: { name: string; namespace?: string; generation?: number; uid?: string };
   spec?: LBNodeAgentSpec;
 }
 
