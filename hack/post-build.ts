@@ -28,6 +28,12 @@ import { DEFAULT_ANNOUNCER, DEFAULT_ANNOUNCER_ENV, LB_CLASSES } from "../lib/k8s
 import { chartLocalSpec, lbNodeAgentDefaults } from "../lib/k8s/lbnodeagent";
 import { AGENT_NODE_FLAGS } from "../lib/agent/node-flags";
 import {
+  DEFAULT_HEARTBEAT_PORT,
+  DEFAULT_KEY_FILE,
+  HEARTBEAT_KEY_DIR,
+  HEARTBEAT_SECRET,
+} from "../lib/heartbeat/defaults";
+import {
   MONITORING_COMMENTS,
   MonitoringNames,
   monitoringDefaults,
@@ -43,12 +49,6 @@ import {
   splitServiceWebhook,
   writeChartWebhooks,
 } from "./webhooks";
-import {
-  DEFAULT_HEARTBEAT_PORT,
-  DEFAULT_KEY_FILE,
-  HEARTBEAT_KEY_DIR,
-  HEARTBEAT_SECRET,
-} from "../lib/heartbeat/defaults";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -88,7 +88,7 @@ export const LAUNCHER = `// PureLB launcher (written by hack/post-build.ts). Usa
 // pod's service account.
 "use strict";
 const { createHash, timingSafeEqual } = require("node:crypto");
-const { readFileSync, writeFileSync } = require("node:fs");
+const { readFileSync, rmSync, writeFileSync } = require("node:fs");
 const https = require("node:https");
 const { gunzipSync } = require("node:zlib");
 
@@ -154,6 +154,8 @@ async function main() {
   const actual = createHash("sha256").update(code).digest();
   if (!timingSafeEqual(actual, Buffer.from(hash, "hex"))) fail(file + " has sha256 " + actual.toString("hex") + ", expected " + hash);
   const to = (process.env.PURELB_RUN_DIR || "/app/run") + "/module-" + hash + ".cjs";
+  // A restarted container keeps its emptyDir, and with it the read-only copy of the last run.
+  rmSync(to, { force: true });
   writeFileSync(to, code, { mode: 0o444 });
   require(to);
 }
